@@ -1,0 +1,151 @@
+"""Typed settings with embedded defaults, overridable by environment variables.
+
+Every setting has a default that makes a local run work with no configuration. An environment variable named
+``LEADSCORE_<FIELD>`` (upper case) overrides the default; DAG params override both for a single run. Secrets are
+never settings: they live only in the Airflow Connections ``slate_api`` and ``slate_sftp``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting's environment variable holds a value that cannot be parsed or is out of range."""
+
+
+def _tuple_of_ints(raw: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in raw.replace(" ", "").split(",") if part)
+
+
+def _tuple_of_floats(raw: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in raw.replace(" ", "").split(",") if part)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All tunable settings of LeadScore. Field docs double as the README's settings table."""
+
+    home: Path = field(default=Path(".leadscore"), metadata={"doc": "Runtime state: Airflow home, MLflow store, extracts, scores, reports, sandbox"})
+    horizon_days: int = field(default=30, metadata={"doc": "H: predict an application start within H days of the scoring date"})
+    lookback_days: int = field(default=365, metadata={"doc": "Score leads whose first origin is at most this many days before the scoring date"})
+    chunk_rows: int = field(default=10_000, metadata={"doc": "Maximum data rows per score file"})
+    chunk_bytes: int = field(default=5_000_000, metadata={"doc": "Maximum bytes per score file"})
+    page_size: int = field(default=10_000, metadata={"doc": "Rows requested per web-service page (Slate vendors cap near 10,000)"})
+    quarantine_max_share: float = field(default=0.02, metadata={"doc": "Fail the data run when more than this share of rows is quarantined"})
+    landmark_days: tuple[int, ...] = field(default=(0, 1, 3, 7, 14, 30, 60, 90, 180, 270), metadata={"doc": "Lead-age landmarks (days) of the training rows"})
+    training_window_days: int = field(default=3 * 365, metadata={"doc": "Train on leads whose first origin falls in this many days before the training date"})
+    tier_cuts: tuple[float, ...] = field(default=(0.05, 0.20, 0.50), metadata={"doc": "Cumulative top shares of tiers A, B, C (the rest is D)"})
+    min_scored_leads: int = field(default=100, metadata={"doc": "Refuse to deliver when fewer leads than this are scored"})
+    max_tier_change_share: float = field(default=0.60, metadata={"doc": "Refuse to deliver when more than this share of leads changed tier since last week"})
+    gate_tolerance: float = field(default=0.005, metadata={"doc": "A challenger may be this much worse in holdout log loss than the champion and still be promoted"})
+    gate_min_auc: float = field(default=0.70, metadata={"doc": "Absolute holdout AUC floor for promotion"})
+    survival_preference: float = field(default=0.002, metadata={"doc": "Prefer the Cox model when its log loss is within this of the best candidate"})
+    control_share: float = field(default=0.0, metadata={"doc": "Seeded random share of scored leads flagged as control (treated as unscored)"})
+    delivery_retries: int = field(default=3, metadata={"doc": "Attempts per score-file chunk on SFTP errors"})
+    remote_dir: str = field(default="/incoming/lead_scores", metadata={"doc": "SFTP folder Slate's Source Format watches"})
+    mlflow_tracking_uri: str = field(default="", metadata={"doc": "MLflow tracking URI; empty means a SQLite store under home"})
+    model_name: str = field(default="lead_propensity", metadata={"doc": "Registered model name in MLflow"})
+    sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
+    sandbox_seed: int = field(default=7, metadata={"doc": "Seed of the demo's sandbox generator"})
+
+    @property
+    def home_abs(self) -> Path:
+        """The runtime home as an absolute path."""
+        return self.home.expanduser().resolve()
+
+    @property
+    def extracts_dir(self) -> Path:
+        return self.home_abs / "extracts"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home_abs / "quarantine"
+
+    @property
+    def scores_dir(self) -> Path:
+        return self.home_abs / "scores"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home_abs / "reports"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.home_abs / "sandbox"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home_abs / "airflow"
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI: the configured one, else a SQLite store under home."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.home_abs / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str:
+        """Where MLflow stores artifacts of experiments created by LeadScore."""
+        return (self.home_abs / "mlflow" / "artifacts").as_uri()
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (e.g. from DAG params)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, annotation: str, raw: str) -> object:
+    try:
+        if annotation == "Path":
+            return Path(raw)
+        if annotation == "int":
+            return int(raw.replace("_", ""))
+        if annotation == "float":
+            return float(raw)
+        if annotation == "tuple[int, ...]":
+            return _tuple_of_ints(raw)
+        if annotation == "tuple[float, ...]":
+            return _tuple_of_floats(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"LEADSCORE_{name.upper()}={raw!r} is not a valid {annotation}: {exc}") from exc
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build Settings from defaults overridden by ``LEADSCORE_*`` environment variables.
+
+    Args:
+        environ: the environment to read (default ``os.environ``).
+    Returns:
+        A frozen Settings.
+    Raises:
+        SettingsError: a variable cannot be parsed or a value is out of range.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = env.get(f"LEADSCORE_{f.name.upper()}")
+        if raw is not None and raw != "":
+            values[f.name] = _parse(f.name, str(f.type), raw)
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if s.horizon_days <= 0:
+        raise SettingsError(f"LEADSCORE_HORIZON_DAYS must be positive, got {s.horizon_days}")
+    if s.chunk_rows <= 0 or s.chunk_bytes < 1024:
+        raise SettingsError("LEADSCORE_CHUNK_ROWS must be positive and LEADSCORE_CHUNK_BYTES at least 1024")
+    if not 0 <= s.quarantine_max_share <= 1:
+        raise SettingsError(f"LEADSCORE_QUARANTINE_MAX_SHARE must be in [0, 1], got {s.quarantine_max_share}")
+    if len(s.tier_cuts) != 3 or list(s.tier_cuts) != sorted(s.tier_cuts) or not 0 < s.tier_cuts[0] < s.tier_cuts[-1] < 1:
+        raise SettingsError(f"LEADSCORE_TIER_CUTS must be three increasing shares in (0, 1), got {s.tier_cuts}")
+    if not 0 <= s.control_share < 1:
+        raise SettingsError(f"LEADSCORE_CONTROL_SHARE must be in [0, 1), got {s.control_share}")
+    if s.page_size <= 0:
+        raise SettingsError(f"LEADSCORE_PAGE_SIZE must be positive, got {s.page_size}")

@@ -1,0 +1,1 @@
+"""Slate's two interfaces: the query web service (read) and SFTP (write back)."""
