@@ -1,0 +1,74 @@
+"""`lead_inference`: score recent open leads with the champion and deliver chunked score files to Slate's SFTP."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param, task
+
+from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, weekly_timetable
+
+with DAG(
+    dag_id="lead_inference",
+    description="Weekly scoring of recent open leads and safe, idempotent delivery of score files to Slate",
+    doc_md=__doc__
+    + """
+
+Runs for the same weekly interval as `lead_data`, once that interval's extract exists, and can be backfilled
+(`make backfill FROM=... TO=...`). Scores are point-in-time as of the interval end. Files
+`lead_scores_<YYYYMMDD>_<part>_of_<n>.csv` go to `/incoming/lead_scores/` as `.part` then renamed; a re-run sends only
+what is missing or different. `dry_run` writes files and the manifest without uploading.
+""",
+    schedule=weekly_timetable(),
+    start_date=datetime(2026, 1, 5),
+    catchup=True,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    dagrun_timeout=timedelta(hours=2),
+    tags=["leadscore", "slate", "scoring"],
+    params={
+        "dry_run": Param(False, type="boolean", description="Write files and manifest, do not upload"),
+        "lookback_days": Param(365, type="integer", minimum=7, maximum=3650, description="Score leads that originated within this many days"),
+        "as_of": Param(None, type=["null", "string"], format="date", description="Manual runs: score as of the end of the week ending on or before this date"),
+    },
+) as dag:
+
+    @task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule", inlets=[EXTRACT_ASSET])
+    def wait_for_extract(**context) -> bool:
+        """Wait until `lead_data` has stored this interval's extract."""
+        from leadscore.airflow_adapter import run_context
+        from leadscore.tasks.inference import extract_ready
+
+        rc = run_context(context)
+        return extract_ready(rc.settings, rc.interval)
+
+    @task
+    def score(**context) -> dict:
+        """Load the champion, score open leads as of the interval end, write the chunked files and manifest."""
+        from leadscore.airflow_adapter import run_context
+        from leadscore.tasks.inference import score_week
+
+        rc = run_context(context)
+        return score_week(rc.settings, rc.interval)
+
+    @task
+    def deliver(scored: dict, **context) -> dict:
+        """Push the files through SFTP (`.part` then rename, size verified), recorded in the delivery ledger."""
+        from leadscore.airflow_adapter import run_context
+        from leadscore.tasks.inference import deliver_week
+
+        rc = run_context(context)
+        return deliver_week(rc.settings, scored, dry_run=bool(rc.params.get("dry_run")))
+
+    @task
+    def monitor(delivered: dict, **context) -> dict:
+        """Realized performance of past scores, drift against the training reference, the weekly report."""
+        from leadscore.airflow_adapter import run_context
+        from leadscore.tasks.inference import monitor_week
+
+        rc = run_context(context)
+        return monitor_week(rc.settings, rc.interval, delivered)
+
+    scored = score()
+    wait_for_extract() >> scored
+    monitor(deliver(scored))

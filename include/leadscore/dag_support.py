@@ -1,0 +1,43 @@
+"""What the three DAG files share at parse time: default args, timetables and the extract Asset.
+
+Part of the small Airflow adapter layer. Parse-time cheap by design: no connections, no Variables, no pandas, no
+MLflow (Airflow's "top level Python code" rule).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable
+
+from leadscore.intervals import MONTHLY_CRON, WEEKLY_CRON
+
+# Emitted by `lead_data` when an interval's extract is complete; `lead_training` and `lead_inference` read it.
+EXTRACT_ASSET = Asset(name="slate_weekly_extract", uri="leadscore://extracts/weekly", group="leadscore")
+
+
+def _on_failure(context: dict) -> None:
+    """Hook point for e-mail or chat alerts on task failure; off unless LEADSCORE_ALERT_COMMAND is set."""
+    from leadscore.alerts import notify_failure
+
+    notify_failure(context)
+
+
+DEFAULT_ARGS = {
+    "owner": "admissions-analytics",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+    "execution_timeout": timedelta(hours=1),
+    "on_failure_callback": _on_failure,
+}
+
+
+def weekly_timetable() -> CronDataIntervalTimetable:
+    """Monday 00:00 UTC; each run's data interval is the Monday-to-Monday week that just ended."""
+    return CronDataIntervalTimetable(WEEKLY_CRON, timezone="UTC")
+
+
+def monthly_timetable() -> CronTriggerTimetable:
+    """The first of each month at 03:00 UTC."""
+    return CronTriggerTimetable(MONTHLY_CRON, timezone="UTC")
