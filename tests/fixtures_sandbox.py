@@ -35,7 +35,7 @@ def build_sandbox_frames(
     rng = np.random.default_rng(seed)
     start = end - timedelta(days=3 * 365)
     span_s = int((end - start).total_seconds())
-    guids = [str(uuid.UUID(int=int(x), version=4)) for x in rng.integers(0, 2**62, size=n_leads)]
+    guids = [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(n_leads)]
     created = pd.to_datetime(start) + pd.to_timedelta(rng.integers(0, span_s, size=n_leads), unit="s")
     applies = rng.random(n_leads) < 0.3
     app = created + pd.to_timedelta(rng.integers(3600, 120 * 86400, size=n_leads), unit="s")
@@ -72,7 +72,7 @@ def build_sandbox_frames(
     n_int = len(occurred)
     interactions = pd.DataFrame(
         {
-            "interaction_guid": [str(uuid.UUID(int=int(x), version=4)) for x in rng.integers(0, 2**62, size=n_int)],
+            "interaction_guid": [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(n_int)],
             "person_guid": np.asarray(guids, dtype=object)[who],
             "kind": rng.choice(["email_sent", "email_open", "ping"], size=n_int),
             "detail": pd.Series(rng.choice(["Fall mailing", "https://x.edu/apply"], size=n_int)).where(

@@ -156,3 +156,21 @@ class Preprocessor:
             if levels:
                 blocks.append((mapped[:, None] == np.array(levels, dtype=object)[None, :]).astype("float64"))
         return np.hstack(blocks)
+
+
+def linear_contributions(pre: Preprocessor, centered: np.ndarray, beta: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """Sum ``beta_j * centered_j`` over the design columns of each original feature.
+
+    Args:
+        pre: the fitted preprocessing (its ``groups`` name each design column's feature).
+        centered: design matrix minus the training mean; beta: coefficients; index: the rows' index.
+    Returns:
+        A frame (rows × original feature columns in FEATURE_COLUMNS order; constant features give 0).
+    """
+    terms = centered * beta[None, :]
+    groups = np.array(pre.groups, dtype=object)
+    out = {}
+    for col in FEATURE_COLUMNS:
+        sel = groups == col
+        out[col] = terms[:, sel].sum(axis=1) if sel.any() else np.zeros(len(index))
+    return pd.DataFrame(out, index=index)

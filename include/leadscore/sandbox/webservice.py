@@ -519,6 +519,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": str(exc)})
         except _Reply as r:
             entry["status"] = r.status
+            if r.status != 401:
+                entry["query"] = svc.credentials.query_by_id(args.get("id", ""))
             svc._record(entry)
             self._send_json(r.status, {"error": r.message}, r.headers)
         except _FaultReply as fr:

@@ -50,9 +50,15 @@ def _civil(us: np.ndarray) -> tuple[np.ndarray, ...]:
     return year, month, day, sod // 3_600, (sod // 60) % 60, sod % 60
 
 
+_PAIRS = np.array([[48 + i // 10, 48 + i % 10] for i in range(100)], dtype=np.uint8)
+
+
 def _put(chars: np.ndarray, start: int, digits: int, values: np.ndarray) -> None:
-    for i in range(digits):
-        chars[:, start + digits - 1 - i] = 48 + (values // 10**i) % 10
+    """Write zero-padded decimal ``values`` (non-negative, < 10**digits; digits even) at columns start.."""
+    v = values.astype(np.int32)
+    for i in range(0, digits, 2):
+        end = start + digits - i
+        chars[:, end - 2 : end] = _PAIRS[(v // 10**i) % 100]
 
 
 def _valid_and_clean(us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -144,7 +144,7 @@ def top_reasons(contributions: pd.DataFrame, features: pd.DataFrame, n: int = N_
     if rows == 0 or not names:
         return out
     specs = {c: REASON_SPECS.get(c, ReasonSpec(_generic(c), "always")) for c in names}
-    strength = contributions[names].to_numpy(dtype="float64", na_value=np.nan)
+    strength = contributions[names].to_numpy(dtype="float64", na_value=np.nan, copy=True)
     for j, name in enumerate(names):
         strength[:, j] = np.where(_eligible(name, specs[name], features), strength[:, j], np.nan)
     strength = np.where(strength > 0, strength, -np.inf)  # NaN compares False: not a reason

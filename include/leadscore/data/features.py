@@ -1,0 +1,437 @@
+"""Point-in-time features of leads: what was known about each lead strictly before a given date.
+
+One feature path serves training and scoring. ``features_at`` describes any set of (lead, date) points, each with its
+own date; ``features_as_of`` selects the leads still open at one date and calls ``features_at``. Only interactions
+stamped strictly before a point's date count, so a backfilled week gets exactly the features that week would have had.
+
+How it scales (1,000,000 leads x 10 dates against 25,000,000 interactions on 2 cores) without joining interactions to
+points: every interaction becomes one sorted int64 key ``((person_code << T) | time) << 4 | channel``. For a point
+(person p, date a), ``searchsorted(keys, key(p, a))`` is the number of interactions of all persons ordered before
+(p, a); subtracting ``searchsorted(keys, key(p, -inf))`` leaves the interactions of p before a. Per-channel counts are
+differences of per-channel cumulative sums at those two positions, a 30-day window is the same difference with the
+lower position taken at ``a - 30 days``, and the last engagement is the engagement event just before the upper
+position. Distinct URLs count the first ping of each (person, URL) pair the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_COLUMNS, FEATURE_FLAGS, FEATURE_NUMERIC
+from leadscore.slate.queries import ACTIVITY_CODES, INTERACTION_KINDS
+
+WINDOW_DAYS = 30
+MISSING_COLLEGE = "Unknown"
+_US_PER_DAY = 86_400 * 1_000_000
+_CHANNEL_BITS = 4
+
+# Channels: interaction kinds, with `activity` split by its code. Order fixes the channel numbers (< 2**_CHANNEL_BITS).
+_CHANNELS: tuple[str, ...] = (
+    "email_sent",
+    "email_open",
+    "email_click",
+    "email_optout",
+    "ping",
+    "activity_appointment",
+    "activity_chat",
+    "activity_email",
+    "activity_phone",
+    "activity_walkin",
+    "activity_other",  # an activity whose code is none of ACTIVITY_CODES: engagement, but no activity_<code> column
+    "event_registered",
+    "event_attended",
+    "event_noshow",
+    "event_cancelled",
+)
+_CH = {name: i for i, name in enumerate(_CHANNELS)}
+# Engagement = something the lead did. Sent e-mails are ours, an opt-out is a refusal, and no-shows/cancellations
+# are the absence of engagement; they do not reset the recency clock.
+_ENGAGEMENT = (
+    "email_open",
+    "email_click",
+    "ping",
+    "activity_appointment",
+    "activity_chat",
+    "activity_email",
+    "activity_phone",
+    "activity_walkin",
+    "activity_other",
+    "event_registered",
+    "event_attended",
+)
+_ACTIVITY_COLUMN = {code: "activity_" + code.split(" ")[0] for code in ACTIVITY_CODES}  # "phone call" -> activity_phone
+
+# Page kinds by URL path, checked in this order (the first match wins): a page about applying says more about intent
+# than a program page that links to the application.
+PAGE_KINDS: tuple[str, ...] = ("apply", "visit", "aid", "program", "other")
+_PAGE_KIND_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("apply", r"apply|applying|applications?|applicants?"),
+    ("visit", r"visits?|tours?|open-?house|campus-?visit|info-?sessions?"),
+    ("aid", r"aid|financial-?aid|scholarships?|tuition|costs?|net-?price|fafsa|financing"),
+    ("program", r"programs?|majors?|minors?|degrees?|academics?|departments?|courses?|curriculum|concentrations?"),
+)
+# A keyword counts only as a whole path token: "aid" in /financial-aid, never in /said.
+_TOKEN = r"(?:^|[^a-z0-9])(?:{})(?:$|[^a-z0-9])"
+_PAGE_KIND_REGEX = {kind: re.compile(_TOKEN.format(p)) for kind, p in _PAGE_KIND_PATTERNS}
+
+_POINT_COLUMNS = ("person_guid", "as_of")
+_LEAD_COLUMNS_USED = ("person_guid", "origin_date", "source", "college")
+_INTERACTION_COLUMNS_USED = ("person_guid", "kind", "detail", "occurred")
+
+
+class FeatureInputError(ValueError):
+    """The inputs of a feature computation break the cleaned-table contract (data.tables)."""
+
+
+def ping_page_kind(urls: pd.Series) -> pd.Series:
+    """Classify web-ping URLs by the kind of page, from the URL's path.
+
+    Args:
+        urls: URLs (full or path only); missing values are allowed.
+    Returns:
+        A string Series aligned with ``urls``: one of ``apply``, ``visit``, ``aid``, ``program`` or ``other``
+        (``other`` also for missing URLs). Keywords must be whole path tokens (split on anything not a letter or
+        digit); host, query string and fragment are ignored.
+    """
+    codes, uniques = pd.factorize(urls, use_na_sentinel=True)
+    kinds = _classify_unique_urls(pd.Series(uniques, dtype="str"))
+    out = np.full(len(urls), "other", dtype=object)
+    found = codes >= 0
+    out[found] = kinds[codes[found]]
+    return pd.Series(out, index=urls.index, dtype="str", name="page_kind")
+
+
+def _classify_unique_urls(urls: pd.Series) -> np.ndarray:
+    """Page kind of each URL (each URL classified once, the caller maps codes)."""
+    path = (
+        urls.str.lower()
+        .str.replace(r"^[a-z][a-z0-9+.\-]*://[^/]*", "", regex=True)
+        .str.replace(r"[?#].*$", "", regex=True)
+        .to_numpy(dtype=object)
+    )
+    kinds = np.full(len(path), "other", dtype=object)
+    undecided = np.ones(len(path), dtype=bool)
+    for kind, regex in _PAGE_KIND_REGEX.items():
+        hit = np.fromiter((bool(regex.search(p)) for p in path), dtype=bool, count=len(path)) & undecided
+        kinds[hit] = kind
+        undecided &= ~hit
+    return kinds
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise FeatureInputError(f"{name} lacks column(s) {missing}; it has {list(frame.columns)}")
+
+
+def _to_us(values: pd.Series, name: str) -> np.ndarray:
+    """Timestamps as int64 microseconds since the epoch (tz-aware values converted to UTC); NaT is refused."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    if not pd.api.types.is_datetime64_dtype(values.dtype):
+        raise FeatureInputError(f"{name} must be datetime64 (see data.tables), got {values.dtype}")
+    out = values.to_numpy(dtype="datetime64[us]").view("int64")
+    bad = int(np.count_nonzero(values.isna().to_numpy()))
+    if bad:
+        raise FeatureInputError(f"{name} has {bad} missing timestamp(s); the cleaned tables must not")
+    return out
+
+
+def _person_codes(guids: pd.Series, lead_index: pd.Index) -> np.ndarray:
+    """Position of each GUID in ``lead_index`` (-1 when absent), fast for 25M strings."""
+    if isinstance(guids.dtype, pd.CategoricalDtype):
+        cat_codes = lead_index.get_indexer(guids.cat.categories)
+        codes = guids.cat.codes.to_numpy()
+        return np.where(codes >= 0, cat_codes[codes], -1)
+    # Arrow's hash kernel is ~6x faster than Index.get_indexer on string arrays of this size.
+    found = pc.index_in(pa.array(guids, type=pa.large_string()), value_set=pa.array(lead_index, type=pa.large_string()))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _channels(kind: pd.Series, detail: pd.Series) -> np.ndarray:
+    """Channel number of each interaction; raises on a kind the contract does not know."""
+    kinds = list(INTERACTION_KINDS)
+    kind_arr = pa.array(kind, type=pa.large_string())
+    kcode = pc.fill_null(pc.index_in(kind_arr, value_set=pa.array(kinds, type=pa.large_string())), -1)
+    kcode = kcode.to_numpy(zero_copy_only=False).astype(np.int64)
+    if (kcode < 0).any():
+        bad = pd.Series(kind.to_numpy()[kcode < 0]).value_counts(dropna=False).head(5).to_dict()
+        raise FeatureInputError(
+            f"interactions has {int((kcode < 0).sum())} row(s) of unknown kind {bad}; "
+            f"known kinds: {kinds} (the cleaning step should quarantine them)"
+        )
+    lut = np.array([_CH.get(k, -1) for k in kinds], dtype=np.int64)
+    chan = lut[kcode]
+    is_activity = kcode == kinds.index("activity")
+    if is_activity.any():
+        codes = list(ACTIVITY_CODES)
+        act_detail = pd.Series(detail.to_numpy()[is_activity], dtype="str").str.strip().str.lower()
+        acode = pd.Categorical(act_detail, categories=codes).codes
+        act_lut = np.array([_CH[_ACTIVITY_COLUMN[c]] for c in codes] + [_CH["activity_other"]], dtype=np.int64)
+        chan[is_activity] = act_lut[np.where(acode >= 0, acode, len(codes))]
+    return chan.astype(np.int64)
+
+
+class _EventIndex:
+    """Interactions of the described persons as sorted int64 keys with per-channel prefix counts."""
+
+    def __init__(self, interactions: pd.DataFrame, lead_index: pd.Index, needed: np.ndarray) -> None:
+        code = _person_codes(interactions["person_guid"], lead_index)
+        keep = code >= 0
+        keep[keep] = needed[code[keep]]
+        sub = interactions.loc[keep] if not keep.all() else interactions
+        code = code[keep]
+        occ = _to_us(sub["occurred"], "interactions.occurred")
+        chan = _channels(sub["kind"], sub["detail"])
+        n_codes = len(lead_index)
+
+        # Exact strict "before" needs a unit that divides every event time; then for a query time q
+        # `event < q` <=> `event_unit < ceil(q / unit)`. Slate datetimes are whole seconds.
+        self.unit_us = 1
+        for unit in (1_000_000, 1_000):
+            if len(occ) == 0 or not (occ % unit).any():
+                self.unit_us = unit
+                break
+        self.base_us = int(occ.min()) if len(occ) else 0
+        t = (occ - self.base_us) // self.unit_us
+        span = int(t.max()) if len(t) else 0
+        self.time_bits = (span + 1).bit_length()  # every event time < 2**time_bits - 1, the clamp of late queries
+        code_bits = max(1, n_codes.bit_length())
+        if code_bits + self.time_bits + _CHANNEL_BITS > 63:
+            raise FeatureInputError(
+                f"{n_codes} persons and interaction times spanning {span} units of {self.unit_us} us do not fit "
+                "the 63-bit sort key; store `occurred` at whole seconds (as Slate does)"
+            )
+        self.code_shift = self.time_bits + _CHANNEL_BITS
+        keys = ((code << self.time_bits) | t) << _CHANNEL_BITS | chan
+        del t, chan, occ
+        keys.sort()
+        self.keys = keys
+        self.chan = (keys & ((1 << _CHANNEL_BITS) - 1)).astype(np.int8)
+        self.n = len(keys)
+
+        pings = (sub["kind"] == "ping").to_numpy(dtype=bool, na_value=False)
+        self.first_url_keys = self._first_url_keys(code[pings], sub["detail"].loc[pings], sub["occurred"].loc[pings])
+        self.ping_kind_prefix = self._ping_kind_prefix(code[pings], sub["detail"].loc[pings], sub["occurred"].loc[pings])
+
+    def _time_units(self, occurred: pd.Series) -> np.ndarray:
+        return (_to_us(occurred, "interactions.occurred") - self.base_us) // self.unit_us
+
+    def _first_url_keys(self, code: np.ndarray, url: pd.Series, occurred: pd.Series) -> np.ndarray:
+        """Sorted (person, time) keys of the first ping of each (person, URL); missing URLs are not URLs."""
+        url_code, _ = pd.factorize(url, use_na_sentinel=True)
+        has_url = url_code >= 0
+        pair = code[has_url] * np.int64(max(1, url_code.max() + 1)) + url_code[has_url]
+        first_t = pd.Series(self._time_units(occurred)[has_url]).groupby(pair, sort=False).min()
+        first_code = first_t.index.to_numpy() // np.int64(max(1, url_code.max() + 1))
+        out = (first_code << self.time_bits) | first_t.to_numpy()
+        out.sort()
+        return out
+
+    def _ping_kind_prefix(self, code: np.ndarray, url: pd.Series, occurred: pd.Series) -> dict[str, np.ndarray]:
+        """Sorted (person, time) keys of pings per page kind."""
+        kind = ping_page_kind(url.reset_index(drop=True)).to_numpy()
+        base = (code << self.time_bits) | self._time_units(occurred)
+        out = {}
+        for k in PAGE_KINDS[:-1]:
+            keys = base[kind == k]
+            keys.sort()
+            out[k] = keys
+        return out
+
+    def query_keys(self, code: np.ndarray, when_us: np.ndarray) -> np.ndarray:
+        """Keys that sort after every event of ``code`` strictly before ``when_us`` and before all others."""
+        rel = when_us - self.base_us
+        units = -((-rel) // self.unit_us)  # ceil
+        units = np.clip(units, 0, (1 << self.time_bits) - 1)
+        return ((code << self.time_bits) | units) << _CHANNEL_BITS
+
+    def prefix(self, channels: tuple[str, ...]) -> np.ndarray:
+        """Prefix counts (length n+1) of events in ``channels`` in key order."""
+        mask = np.isin(self.chan, [_CH[c] for c in channels])
+        out = np.zeros(self.n + 1, dtype=np.int32)
+        np.cumsum(mask, out=out[1:])
+        return out
+
+
+def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFrame:
+    """Features of each (lead, date) point from what was known strictly before the point's date.
+
+    Args:
+        points: columns ``person_guid`` and ``as_of`` (datetime64); one row per (lead, date) to describe, dates may
+            differ per row, a lead may appear at several dates.
+        leads: the cleaned leads table (data.tables.LEAD_COLUMNS); ``person_guid`` unique.
+        interactions: the cleaned interactions table (data.tables.INTERACTION_COLUMNS). Interactions of persons
+            that are not among the points are ignored.
+    Returns:
+        One row per point, same order, index reset: ``person_guid``, ``as_of`` and every column of
+        data.tables.FEATURE_COLUMNS. Only interactions with ``occurred < as_of`` count; 30-day windows are
+        ``[as_of - 30 days, as_of)``. Numeric features float64, flags int8, categoricals strings.
+        days_as_lead = (as_of - origin_date) in days; email rates = count / sent (0 when none sent, see
+        no_email_sent); days_since_last_engagement counts from the last open, click, ping, activity, event
+        registration or attendance (days_as_lead when there is none, see never_engaged); distinct_urls counts
+        distinct non-missing ping URLs; ping_<kind> by ping_page_kind; activity_<code> by ACTIVITY_CODES (an
+        unknown activity code still counts as engagement); opted_out = any email_optout; college "Unknown" when
+        missing or blank (see college_missing); source as given.
+    Raises:
+        FeatureInputError: a required column is missing, a point names a person not in ``leads``, ``leads`` repeats a
+            person, a timestamp or source is missing, or an interaction kind is unknown.
+    """
+    _require(points, _POINT_COLUMNS, "points")
+    _require(leads, _LEAD_COLUMNS_USED, "leads")
+    _require(interactions, _INTERACTION_COLUMNS_USED, "interactions")
+
+    lead_index = pd.Index(leads["person_guid"])
+    if not lead_index.is_unique:
+        dup = lead_index[lead_index.duplicated()]
+        raise FeatureInputError(f"leads repeats {len(dup)} person_guid(s), e.g. {list(dup[:3])}; keep one row per person")
+    pcode = lead_index.get_indexer(points["person_guid"]).astype(np.int64)
+    if (pcode < 0).any():
+        unknown = points["person_guid"].to_numpy()[pcode < 0]
+        raise FeatureInputError(f"{len(unknown)} point(s) name persons not in leads, e.g. {list(unknown[:3])}")
+    as_of = _to_us(points["as_of"], "points.as_of")
+    origin = _to_us(leads["origin_date"], "leads.origin_date")[pcode]
+    n = len(points)
+
+    needed = np.zeros(len(lead_index), dtype=bool)
+    needed[pcode] = True
+    ev = _EventIndex(interactions, lead_index, needed)
+
+    # Sorted queries let searchsorted reuse its bounds (about 25x faster than random order at 10M points).
+    q_hi = ev.query_keys(pcode, as_of)
+    order = np.argsort(q_hi, kind="stable")
+    q_hi = q_hi[order]
+    code_s = pcode[order]
+    q_lo = code_s << ev.code_shift
+    q_win = ev.query_keys(code_s, as_of[order] - WINDOW_DAYS * _US_PER_DAY)
+    hi = np.searchsorted(ev.keys, q_hi, side="left")
+    lo = np.searchsorted(ev.keys, q_lo, side="left")
+    win = np.searchsorted(ev.keys, q_win, side="left")
+
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    col: dict[str, np.ndarray] = {}
+
+    def count(channels: tuple[str, ...], start: np.ndarray = lo) -> np.ndarray:
+        c = ev.prefix(channels)
+        return (c[hi] - c[start]).astype(np.float64)[inverse]
+
+    for name in ("email_sent", "email_open", "email_click"):
+        col[name] = count((name,))
+        col[name + "_30d"] = count((name,), win)
+    col["pings"] = count(("ping",))
+    col["pings_30d"] = count(("ping",), win)
+    for code in ACTIVITY_CODES:
+        col[_ACTIVITY_COLUMN[code]] = count((_ACTIVITY_COLUMN[code],))
+    col["events_registered"] = count(("event_registered",))
+    col["events_attended"] = count(("event_attended",))
+    optouts = count(("email_optout",))
+
+    q_hi_plain = q_hi >> _CHANNEL_BITS
+    q_lo_plain = q_lo >> _CHANNEL_BITS
+    first = ev.first_url_keys
+    col["distinct_urls"] = (np.searchsorted(first, q_hi_plain) - np.searchsorted(first, q_lo_plain)).astype(
+        np.float64
+    )[inverse]
+    for kind, keys in ev.ping_kind_prefix.items():
+        col["ping_" + kind] = (np.searchsorted(keys, q_hi_plain) - np.searchsorted(keys, q_lo_plain)).astype(
+            np.float64
+        )[inverse]
+
+    days_as_lead = (as_of - origin) / _US_PER_DAY
+    col["days_as_lead"] = days_as_lead
+
+    eng = ev.prefix(_ENGAGEMENT)
+    n_before, n_start = eng[hi], eng[lo]
+    engaged_s = n_before > n_start
+    eng_units = ((ev.keys[ev.chan_mask(_ENGAGEMENT)] >> _CHANNEL_BITS) & ((1 << ev.time_bits) - 1)) if ev.n else None
+    last_us = np.zeros(n, dtype=np.int64)
+    if engaged_s.any():
+        last_s = np.zeros(n, dtype=np.int64)
+        last_s[engaged_s] = ev.base_us + eng_units[n_before[engaged_s] - 1] * ev.unit_us
+        last_us = last_s[inverse]
+    engaged = engaged_s[inverse]
+    col["days_since_last_engagement"] = np.where(engaged, (as_of - last_us) / _US_PER_DAY, days_as_lead)
+
+    sent = col["email_sent"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        col["email_open_rate"] = np.where(sent > 0, col["email_open"] / sent, 0.0)
+        col["email_click_rate"] = np.where(sent > 0, col["email_click"] / sent, 0.0)
+
+    college = leads["college"].take(pcode).reset_index(drop=True).astype("str")
+    college_missing = (college.isna() | (college.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
+    source = leads["source"].take(pcode).reset_index(drop=True).astype("str")
+    if source.isna().any():
+        raise FeatureInputError(
+            f"leads.source is missing for {int(source.isna().sum())} point(s); the cleaned leads table requires it"
+        )
+    flags = {
+        "college_missing": college_missing,
+        "no_email_sent": sent == 0,
+        "never_engaged": ~engaged,
+        "opted_out": optouts > 0,
+    }
+    out: dict[str, object] = {
+        "person_guid": points["person_guid"].reset_index(drop=True).astype("str"),
+        "as_of": pd.Series(as_of.view("datetime64[us]")),
+    }
+    for name in FEATURE_NUMERIC:
+        out[name] = pd.Series(col[name], dtype="float64")
+    for name in FEATURE_FLAGS:
+        out[name] = pd.Series(flags[name].astype(np.int8))
+    out["source"] = source
+    out["college"] = college.mask(pd.Series(college_missing), MISSING_COLLEGE)
+    frame = pd.DataFrame(out)
+    assert tuple(frame.columns[2:]) == FEATURE_COLUMNS, "feature columns drifted from data.tables.FEATURE_COLUMNS"
+    assert FEATURE_CATEGORICAL == ("source", "college")
+    return frame
+
+
+def open_leads_mask(leads: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
+    """Which leads are open at ``as_of``: originated before it, no application created before it, not test.
+
+    An application stamped exactly at ``as_of`` is not yet known to a run whose extracts end at ``as_of``
+    (intervals are half-open), so such a lead is still open.
+    """
+    _require(leads, ("origin_date", "application_created", "is_test"), "leads")
+    as_of = _timestamp(as_of)
+    origin = leads["origin_date"]
+    app = leads["application_created"]
+    is_test = leads["is_test"].to_numpy(dtype=bool)
+    return ((origin < as_of) & ~(app < as_of).fillna(False)).to_numpy(dtype=bool, na_value=False) & ~is_test
+
+
+def _timestamp(value: object) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if ts is pd.NaT:
+        raise FeatureInputError("as_of is missing")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def features_as_of(leads: pd.DataFrame, interactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Features of every lead still open at ``as_of``: the one feature path for training and scoring.
+
+    Args:
+        leads: the cleaned leads table (data.tables.LEAD_COLUMNS).
+        interactions: the cleaned interactions table (data.tables.INTERACTION_COLUMNS).
+        as_of: the date to describe the leads at (tz-naive UTC; a tz-aware value is converted).
+    Returns:
+        One row per open lead (see ``open_leads_mask``), in the order of ``leads``, with ``person_guid``, ``as_of``
+        and every column of FEATURE_COLUMNS, computed by ``features_at`` from interactions strictly before ``as_of``.
+    Raises:
+        FeatureInputError: as ``features_at``.
+    """
+    as_of = _timestamp(as_of)
+    mask = open_leads_mask(leads, as_of)
+    guids = leads["person_guid"].to_numpy()[mask]
+    points = pd.DataFrame(
+        {"person_guid": pd.Series(guids, dtype="str"), "as_of": pd.Series(np.full(len(guids), as_of), dtype="datetime64[us]")}
+    )
+    return features_at(points, leads, interactions)

@@ -1,0 +1,297 @@
+"""Schema validation of a query's raw answer: parse Slate's strings by type, quarantine the rows that break the schema.
+
+Every row ends up either in ``valid`` (typed) or in ``quarantined`` (its raw strings plus the ``reason`` and the
+``column`` of its first failure); none is dropped silently. Reasons:
+
+- ``missing_<col>``: a required column is NULL or blank.
+- ``invalid_guid``: a uniqueidentifier that is not a GUID.
+- ``unparseable_date``: a datetime in none of the formats seen in Slate exports.
+- ``impossible_date``: a datetime in a known format that names no real moment (2021-02-30, 0000-00-00), a year
+  outside 1990..2100, or a moment later than the extract's ``not_after`` bound (plus a day of clock slack).
+- ``invalid_int`` / ``invalid_real`` / ``invalid_bit``: a number that is not one after cleaning.
+- ``unknown_kind``: an interaction kind outside ``slate.queries.INTERACTION_KINDS``.
+
+Unexpected extra columns are dropped and reported in ``extra_columns``; personal columns are kept in ``valid`` (the
+cleaning step drops them) but never written into the quarantine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadscore.slate.queries import INTERACTION_KINDS, INTERACTIONS, Column, QuerySpec
+
+MIN_YEAR = 1990
+MAX_YEAR = 2100
+# Slate stamps datetimes in the instance's local time while windows are in UTC: tolerate that much "future".
+CLOCK_SLACK = pd.Timedelta(days=1)
+
+_GUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_CONTROL = r"[\x00-\x1f\x7f]"
+# "YYYY-MM-DDTHH:MM:SS", "YYYY-MM-DD HH:MM:SS" (optionally fractional seconds), "YYYY-MM-DD".
+_ISO = (
+    r"^(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
+    r"(?:[T ](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,7})?)?)?$"
+)
+# "MM/DD/YYYY HH:MM" (optionally :SS and AM/PM), "MM/DD/YYYY".
+_US = (
+    r"^(?P<month>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4})"
+    r"(?:\s+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?)?$"
+)
+_INT = r"^[+-]?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.0*)?$"
+_PARTS = ("year", "month", "day", "hour", "minute", "second")
+
+PANDAS_DTYPES: dict[str, str] = {
+    "uniqueidentifier": "string",
+    "varchar": "string",
+    "datetime": "datetime64[us]",
+    "date": "datetime64[us]",
+    "int": "Int64",
+    "real": "Float64",
+    "bit": "boolean",
+}
+
+
+class QuarantineLimitError(RuntimeError):
+    """More rows than the configured share were quarantined: the extract is not trustworthy enough to store."""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome of validating one query's raw answer.
+
+    Attributes:
+        query: query name.
+        valid: rows that passed, one column per query column, typed (see PANDAS_DTYPES); raw index kept.
+        quarantined: rows that failed: their raw strings (no personal columns) plus ``reason`` and ``column``.
+        counts_by_reason: reason -> number of quarantined rows.
+        extra_columns: unexpected column -> number of non-NULL values it carried (the column was dropped).
+        rows_in: rows of the raw answer.
+    """
+
+    query: str
+    valid: pd.DataFrame = field(repr=False)
+    quarantined: pd.DataFrame = field(repr=False)
+    counts_by_reason: dict[str, int]
+    extra_columns: dict[str, int]
+    rows_in: int
+
+    @property
+    def quarantined_share(self) -> float:
+        """Share of the raw rows that were quarantined (0 for an empty answer)."""
+        return len(self.quarantined) / self.rows_in if self.rows_in else 0.0
+
+
+def _blank_to_na(values: pd.Series) -> pd.Series:
+    stripped = values.astype("string").str.strip()
+    return stripped.mask(stripped == "")
+
+
+def parse_guid(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Trim, lower-case and strip braces of GUID strings.
+
+    Returns (parsed ``string`` series with NA where missing or invalid, boolean mask of present-but-invalid values).
+    """
+    text = _blank_to_na(values).str.lower().str.strip("{}")
+    ok = text.str.fullmatch(_GUID).fillna(False).astype(bool)
+    present = text.notna().to_numpy()
+    return text.where(ok), pd.Series(present & ~ok.to_numpy(), index=values.index)
+
+
+def parse_datetime(values: pd.Series, not_after: pd.Timestamp | None = None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse Slate datetime strings in the formats seen in exports.
+
+    Formats: ``YYYY-MM-DDTHH:MM:SS``, ``YYYY-MM-DD HH:MM:SS``, ``YYYY-MM-DD``, ``MM/DD/YYYY HH:MM``, ``MM/DD/YYYY``
+    (optional seconds, fractional seconds on ISO, AM/PM on US).
+
+    Args:
+        values: strings (NA = NULL).
+        not_after: latest plausible moment (e.g. the extract's window end); later values are impossible.
+    Returns:
+        (``datetime64[us]`` series, NaT where missing or bad; mask of values in no known format; mask of values in a
+        known format that name no real or plausible moment).
+    """
+    text = _blank_to_na(values)
+    iso = text.str.extract(_ISO)
+    us = text.str.extract(_US)
+    parts = pd.DataFrame(index=values.index)
+    for name in _PARTS:
+        parts[name] = pd.to_numeric(iso[name].fillna(us[name]), errors="coerce")
+    ampm = us["ampm"].str.lower()
+    pm = (ampm == "pm").fillna(False).to_numpy(dtype=bool)
+    am = (ampm == "am").fillna(False).to_numpy(dtype=bool)
+    hour = parts["hour"].to_numpy(dtype=float)
+    bad_12h = (am | pm) & ((hour < 1) | (hour > 12))
+    hour = np.where(pm & (hour < 12), hour + 12, np.where(am & (hour == 12), 0, hour))
+    parts["hour"] = hour
+    parts[["hour", "minute", "second"]] = parts[["hour", "minute", "second"]].fillna(0)
+    matched = parts["year"].notna().to_numpy()
+    present = text.notna().to_numpy()
+    year = parts["year"].to_numpy(dtype=float)
+    in_range = (year >= MIN_YEAR) & (year <= MAX_YEAR)
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+    ok_rows = matched & in_range & ~bad_12h
+    if ok_rows.any():
+        built = pd.to_datetime(parts.loc[ok_rows, list(_PARTS)].astype("int64"), errors="coerce")
+        parsed.loc[ok_rows] = built.astype("datetime64[us]")
+    real = parsed.notna().to_numpy().copy()
+    if not_after is not None:
+        real &= ~(parsed > pd.Timestamp(not_after) + CLOCK_SLACK).to_numpy()
+    unparseable = present & ~matched
+    impossible = matched & ~real
+    return (
+        parsed.where(real),
+        pd.Series(unparseable, index=values.index),
+        pd.Series(impossible, index=values.index),
+    )
+
+
+def parse_int(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse integers written as Slate/spreadsheet strings: " 00123", "1,234", "1234.0", "+7".
+
+    Returns (``Int64`` series, NA where missing or invalid; mask of present-but-invalid values).
+    """
+    text = _blank_to_na(values).str.replace(r"\s+", "", regex=True)
+    ok = text.str.fullmatch(_INT).fillna(False).to_numpy(dtype=bool)
+    # More than 18 digits may not fit int64.
+    digits = text.str.replace(r"[,+\-]|\.0*$", "", regex=True).str.len().fillna(0).to_numpy()
+    ok &= digits <= 18
+    cleaned = text.where(ok).str.replace(",", "", regex=False).str.replace(r"\.0*$", "", regex=True)
+    parsed = pd.to_numeric(cleaned, errors="coerce").astype("Int64")
+    present = text.notna().to_numpy()
+    return parsed, pd.Series(present & ~ok, index=values.index)
+
+
+def parse_real(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse decimal strings (thousands commas allowed). Returns (``Float64`` series, mask of invalid values)."""
+    text = _blank_to_na(values).str.replace(r"[\s,]", "", regex=True)
+    parsed = pd.to_numeric(text, errors="coerce").astype("Float64")
+    bad = text.notna().to_numpy() & parsed.isna().to_numpy()
+    return parsed.mask(pd.Series(bad, index=values.index)), pd.Series(bad, index=values.index)
+
+
+def parse_bit(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse Slate bits ("1"/"0", "true"/"false"). Returns (``boolean`` series, mask of invalid values)."""
+    text = _blank_to_na(values).str.lower()
+    mapped = text.map({"1": True, "0": False, "true": True, "false": False}, na_action="ignore")
+    parsed = mapped.astype("boolean")
+    bad = text.notna().to_numpy() & parsed.isna().to_numpy()
+    return parsed, pd.Series(bad, index=values.index)
+
+
+def clean_varchar(values: pd.Series) -> pd.Series:
+    """Replace control characters by spaces and trim; blank becomes NA. Returns a ``string`` series."""
+    text = values.astype("string").str.replace(_CONTROL, " ", regex=True).str.strip()
+    return text.mask(text == "")
+
+
+def _parse_column(col: Column, raw: pd.Series, not_after: pd.Timestamp | None) -> tuple[pd.Series, list[tuple]]:
+    """(parsed series, [(reason, bad mask), ...]) of one column."""
+    if col.slate_type == "uniqueidentifier":
+        parsed, bad = parse_guid(raw)
+        return parsed, [("invalid_guid", bad)]
+    if col.slate_type in ("datetime", "date"):
+        parsed, unparseable, impossible = parse_datetime(raw, not_after)
+        return parsed, [("unparseable_date", unparseable), ("impossible_date", impossible)]
+    if col.slate_type == "int":
+        parsed, bad = parse_int(raw)
+        return parsed, [("invalid_int", bad)]
+    if col.slate_type == "real":
+        parsed, bad = parse_real(raw)
+        return parsed, [("invalid_real", bad)]
+    if col.slate_type == "bit":
+        parsed, bad = parse_bit(raw)
+        return parsed, [("invalid_bit", bad)]
+    if col.slate_type == "varchar":
+        return clean_varchar(raw), []
+    raise ValueError(f"column {col.name!r} has an unsupported Slate type {col.slate_type!r}")
+
+
+def validate(query: QuerySpec, raw: pd.DataFrame, not_after: pd.Timestamp | None = None) -> ValidationResult:
+    """Validate a query's raw answer against its schema and split it into typed valid rows and quarantined rows.
+
+    Args:
+        query: the query's contract (columns, Slate types, required).
+        raw: the answer as strings (NaN/None/NA = omitted NULL), as ``SlateClient.fetch_all`` returns it.
+        not_after: latest plausible datetime (the extract window's end); None checks only the year range.
+    Returns:
+        ValidationResult; each raw row is in exactly one of ``valid`` and ``quarantined``, with the reason of its
+        first failure (columns in contract order, then the kind check).
+    Raises:
+        ValueError: the contract names an unsupported Slate type.
+    """
+    raw = raw.reset_index(drop=True)
+    n = len(raw)
+    extra = {c: int(raw[c].notna().sum()) for c in raw.columns if c not in query.column_names}
+    reason = np.full(n, None, dtype=object)
+    where = np.full(n, None, dtype=object)
+
+    def flag(mask: pd.Series | np.ndarray, why: str, column: str) -> None:
+        m = np.asarray(mask, dtype=bool) & (reason == None)  # noqa: E711 (elementwise test on an object array)
+        reason[m] = why
+        where[m] = column
+
+    typed: dict[str, pd.Series] = {}
+    for col in query.columns:
+        values = raw[col.name] if col.name in raw.columns else pd.Series([None] * n, dtype="string")
+        parsed, failures = _parse_column(col, values, not_after)
+        if col.required:
+            flag(_blank_to_na(values).isna().to_numpy(), f"missing_{col.name}", col.name)
+        for why, mask in failures:
+            flag(mask.to_numpy(), why, col.name)
+        typed[col.name] = parsed.astype(PANDAS_DTYPES[col.slate_type])
+
+    if query.name == INTERACTIONS.name:
+        kind = typed["kind"].str.lower()
+        known = kind.isin(list(INTERACTION_KINDS)).fillna(False).to_numpy(dtype=bool)
+        flag(kind.notna().to_numpy() & ~known, "unknown_kind", "kind")
+        typed["kind"] = kind
+
+    bad = reason != None  # noqa: E711
+    valid = pd.DataFrame(typed).loc[~bad]
+    keep_raw = [c for c in raw.columns if not (c in query.column_names and query.column(c).personal)]
+    quarantined = raw.loc[bad, keep_raw].astype("string")
+    quarantined["reason"] = pd.Series(reason[bad], index=quarantined.index, dtype="string")
+    quarantined["column"] = pd.Series(where[bad], index=quarantined.index, dtype="string")
+    counts = quarantined["reason"].value_counts().sort_index()
+    return ValidationResult(
+        query=query.name,
+        valid=valid,
+        quarantined=quarantined.reset_index(drop=True),
+        counts_by_reason={str(k): int(v) for k, v in counts.items()},
+        extra_columns=extra,
+        rows_in=n,
+    )
+
+
+def check_quarantine_share(
+    result: ValidationResult, max_share: float, query: QuerySpec | str, quarantine_path: Path | None = None
+) -> None:
+    """Fail when the quarantined share of a query's rows is above ``max_share``.
+
+    Args:
+        result: the validation result.
+        max_share: the bound (``Settings.quarantine_max_share``, default 0.02).
+        query: the query (or its name) for the message.
+        quarantine_path: where the quarantined rows were written, for the message.
+    Raises:
+        QuarantineLimitError: share > max_share; the message gives the share, the count, the top reasons, the
+            quarantine file and what to do.
+    """
+    name = query if isinstance(query, str) else query.name
+    share = result.quarantined_share
+    if share <= max_share:
+        return
+    top = sorted(result.counts_by_reason.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    reasons = ", ".join(f"{why}: {count}" for why, count in top)
+    where = f" The quarantined rows, with the reason per row, are in {quarantine_path}." if quarantine_path else ""
+    raise QuarantineLimitError(
+        f"query {name!r}: {len(result.quarantined)} of {result.rows_in} rows ({share:.2%}) were quarantined, above "
+        f"the bound of {max_share:.2%}. Top reasons: {reasons}.{where} Nothing was stored for this interval. Fix "
+        "the records or the query in Slate (or, if the rows are expected, raise LEADSCORE_QUARANTINE_MAX_SHARE or "
+        "the DAG param quarantine_max_share) and re-run the interval."
+    )

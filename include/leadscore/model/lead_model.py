@@ -1,0 +1,84 @@
+"""The model object that scoring uses: whichever candidate won, plus its preprocessing, behind one API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from leadscore.data.tables import FEATURE_COLUMNS
+from leadscore.model.challengers import HGBModel, LogisticModel
+from leadscore.model.cox import CoxModel
+from leadscore.model.preprocess import ModelSignatureError, check_feature_frame
+
+__all__ = ["KINDS", "LeadModel", "ModelSignatureError"]
+
+KINDS = ("cox", "logistic", "hgb")
+REFERENCE_SAMPLE = 10_000
+
+
+@dataclass
+class LeadModel:
+    """A fitted lead-propensity model (picklable).
+
+    Attributes:
+        kind: "cox" | "logistic" | "hgb".
+        horizon_days: H of the probability it predicts.
+        feature_columns: the input columns, ``list(FEATURE_COLUMNS)``.
+        reference_scores: sorted sample (at most 10,000) of training-block probabilities, for percentiles.
+        impl: the fitted candidate (CoxModel, LogisticModel or HGBModel).
+    """
+
+    kind: str
+    horizon_days: int
+    feature_columns: list[str]
+    reference_scores: np.ndarray
+    impl: CoxModel | LogisticModel | HGBModel
+
+    @classmethod
+    def wrap(
+        cls, kind: str, impl: CoxModel | LogisticModel | HGBModel, horizon_days: int, training_features: pd.DataFrame,
+        seed: int = 0,
+    ) -> LeadModel:
+        """Wrap a fitted candidate and compute reference scores on (a sample of) its training rows.
+
+        Raises:
+            ValueError: unknown kind.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
+        rows = training_features
+        if len(rows) > REFERENCE_SAMPLE:
+            idx = np.random.default_rng(seed).choice(len(rows), REFERENCE_SAMPLE, replace=False)
+            rows = rows.iloc[np.sort(idx)]
+        model = cls(kind, int(horizon_days), list(FEATURE_COLUMNS), np.array([]), impl)
+        model.reference_scores = np.sort(model.predict_proba(rows))
+        return model
+
+    def check_features(self, features: pd.DataFrame) -> None:
+        """Raise ModelSignatureError naming missing/extra columns and non-numeric dtypes of numeric features."""
+        check_feature_frame(features, self.feature_columns)
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """P(apply within H days | open at the scoring date, features), one per row, in [0, 1].
+
+        Raises:
+            ModelSignatureError: the frame does not have the feature columns.
+            ValueError: a feature column holds missing values.
+        """
+        self.check_features(features)
+        return np.clip(self.impl.predict_proba(features[self.feature_columns]), 0.0, 1.0)
+
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per original feature column, how much it raises (positive) or lowers the lead's log-hazard (Cox) or
+        log-odds (challengers) relative to the training mean / reference lead. Same index as ``features``."""
+        self.check_features(features)
+        return self.impl.contributions(features[self.feature_columns])
+
+    def percentile(self, p: np.ndarray) -> np.ndarray:
+        """Share of the training reference scores strictly below each ``p``, in [0, 1]."""
+        if len(self.reference_scores) == 0:
+            raise ValueError("the model has no reference scores; build it with LeadModel.wrap")
+        below = np.searchsorted(self.reference_scores, np.asarray(p, dtype=float), side="left")
+        return below / len(self.reference_scores)
