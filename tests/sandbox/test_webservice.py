@@ -9,7 +9,6 @@ from datetime import datetime
 import pandas as pd
 import pytest
 import requests
-
 from leadscore.slate.queries import INTERACTIONS, LEADS, MAX_PAGE_ROWS
 
 TIMEOUT = 30
@@ -42,7 +41,9 @@ def all_pages(sandbox, query: str, limit: int, **params) -> list[list[dict]]:
 
 @pytest.fixture(scope="module")
 def frames(sandbox_data_dir):
-    return pd.read_parquet(sandbox_data_dir / "leads.parquet"), pd.read_parquet(sandbox_data_dir / "interactions.parquet")
+    return pd.read_parquet(sandbox_data_dir / "leads.parquet"), pd.read_parquet(
+        sandbox_data_dir / "interactions.parquet"
+    )
 
 
 def expected_leads(leads: pd.DataFrame, since: datetime, until: datetime) -> pd.DataFrame:

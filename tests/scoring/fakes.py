@@ -10,7 +10,6 @@ import uuid
 
 import numpy as np
 import pandas as pd
-
 from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_COLUMNS, FEATURE_FLAGS, FEATURE_NUMERIC
 
 SOURCES = ("Inquiry Form", "Source", "Ad-Hoc Data Load", "Vendor Lead", "Event")
@@ -37,8 +36,13 @@ class DummyModel:
     def __init__(self, horizon_days: int = 30, reference_scores: np.ndarray | None = None, p_override=None):
         self.horizon_days = horizon_days
         self.feature_columns = list(FEATURE_COLUMNS)
-        self.means = {"email_open_30d": 2.0, "ping_apply": 0.3, "events_registered": 0.2, "days_as_lead": 60.0,
-                      "days_since_last_engagement": 30.0}
+        self.means = {
+            "email_open_30d": 2.0,
+            "ping_apply": 0.3,
+            "events_registered": 0.2,
+            "days_as_lead": 60.0,
+            "days_since_last_engagement": 30.0,
+        }
         ref = np.linspace(0.0, 0.6, 1001) if reference_scores is None else reference_scores
         self.reference_scores = np.sort(ref)
         self.p_override = p_override

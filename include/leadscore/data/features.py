@@ -22,13 +22,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_COLUMNS, FEATURE_FLAGS, FEATURE_NUMERIC
+from leadscore.data.tables import FEATURE_COLUMNS, FEATURE_FLAGS, FEATURE_NUMERIC
 from leadscore.slate.queries import ACTIVITY_CODES, INTERACTION_KINDS
 
 WINDOW_DAYS = 30
 MISSING_COLLEGE = "Unknown"
 _US_PER_DAY = 86_400 * 1_000_000
-_CHANNEL_BITS = 4
+_CHANNEL_BITS = 5
 
 # Channels: interaction kinds, with `activity` split by its code. Order fixes the channel numbers (< 2**_CHANNEL_BITS).
 _CHANNELS: tuple[str, ...] = (
@@ -36,7 +36,11 @@ _CHANNELS: tuple[str, ...] = (
     "email_open",
     "email_click",
     "email_optout",
-    "ping",
+    "ping_apply",
+    "ping_visit",
+    "ping_aid",
+    "ping_program",
+    "ping_other",
     "activity_appointment",
     "activity_chat",
     "activity_email",
@@ -51,10 +55,11 @@ _CHANNELS: tuple[str, ...] = (
 _CH = {name: i for i, name in enumerate(_CHANNELS)}
 # Engagement = something the lead did. Sent e-mails are ours, an opt-out is a refusal, and no-shows/cancellations
 # are the absence of engagement; they do not reset the recency clock.
+_PINGS = ("ping_apply", "ping_visit", "ping_aid", "ping_program", "ping_other")
 _ENGAGEMENT = (
     "email_open",
     "email_click",
-    "ping",
+    *_PINGS,
     "activity_appointment",
     "activity_chat",
     "activity_email",
@@ -98,29 +103,28 @@ def ping_page_kind(urls: pd.Series) -> pd.Series:
         (``other`` also for missing URLs). Keywords must be whole path tokens (split on anything not a letter or
         digit); host, query string and fragment are ignored.
     """
+    kinds = np.array(PAGE_KINDS, dtype=object)[_page_kind_codes(urls)]
+    return pd.Series(kinds, index=urls.index, dtype="str", name="page_kind")
+
+
+def _page_kind_codes(urls: pd.Series) -> np.ndarray:
+    """Index into PAGE_KINDS of each URL; each distinct URL is classified once."""
     codes, uniques = pd.factorize(urls, use_na_sentinel=True)
-    kinds = _classify_unique_urls(pd.Series(uniques, dtype="str"))
-    out = np.full(len(urls), "other", dtype=object)
-    found = codes >= 0
-    out[found] = kinds[codes[found]]
-    return pd.Series(out, index=urls.index, dtype="str", name="page_kind")
-
-
-def _classify_unique_urls(urls: pd.Series) -> np.ndarray:
-    """Page kind of each URL (each URL classified once, the caller maps codes)."""
     path = (
-        urls.str.lower()
+        pd.Series(uniques, dtype="str")
+        .str.lower()
         .str.replace(r"^[a-z][a-z0-9+.\-]*://[^/]*", "", regex=True)
         .str.replace(r"[?#].*$", "", regex=True)
         .to_numpy(dtype=object)
     )
-    kinds = np.full(len(path), "other", dtype=object)
+    other = len(PAGE_KINDS) - 1
+    kind_of_unique = np.full(len(path) + 1, other, dtype=np.int64)  # the extra slot is for missing URLs
     undecided = np.ones(len(path), dtype=bool)
-    for kind, regex in _PAGE_KIND_REGEX.items():
+    for i, regex in enumerate(_PAGE_KIND_REGEX.values()):
         hit = np.fromiter((bool(regex.search(p)) for p in path), dtype=bool, count=len(path)) & undecided
-        kinds[hit] = kind
+        kind_of_unique[:-1][hit] = i
         undecided &= ~hit
-    return kinds
+    return kind_of_unique[codes]
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
@@ -167,6 +171,10 @@ def _channels(kind: pd.Series, detail: pd.Series) -> np.ndarray:
         )
     lut = np.array([_CH.get(k, -1) for k in kinds], dtype=np.int64)
     chan = lut[kcode]
+    is_ping = kcode == kinds.index("ping")
+    if is_ping.any():
+        page = _page_kind_codes(pd.Series(detail.to_numpy()[is_ping], dtype="str"))
+        chan[is_ping] = np.array([_CH["ping_" + k] for k in PAGE_KINDS], dtype=np.int64)[page]
     is_activity = kcode == kinds.index("activity")
     if is_activity.any():
         codes = list(ACTIVITY_CODES)
@@ -217,31 +225,18 @@ class _EventIndex:
 
         pings = (sub["kind"] == "ping").to_numpy(dtype=bool, na_value=False)
         self.first_url_keys = self._first_url_keys(code[pings], sub["detail"].loc[pings], sub["occurred"].loc[pings])
-        self.ping_kind_prefix = self._ping_kind_prefix(code[pings], sub["detail"].loc[pings], sub["occurred"].loc[pings])
-
-    def _time_units(self, occurred: pd.Series) -> np.ndarray:
-        return (_to_us(occurred, "interactions.occurred") - self.base_us) // self.unit_us
 
     def _first_url_keys(self, code: np.ndarray, url: pd.Series, occurred: pd.Series) -> np.ndarray:
         """Sorted (person, time) keys of the first ping of each (person, URL); missing URLs are not URLs."""
         url_code, _ = pd.factorize(url, use_na_sentinel=True)
         has_url = url_code >= 0
-        pair = code[has_url] * np.int64(max(1, url_code.max() + 1)) + url_code[has_url]
-        first_t = pd.Series(self._time_units(occurred)[has_url]).groupby(pair, sort=False).min()
-        first_code = first_t.index.to_numpy() // np.int64(max(1, url_code.max() + 1))
+        n_urls = np.int64(max(1, int(url_code.max()) + 1 if len(url_code) else 1))
+        pair = code[has_url] * n_urls + url_code[has_url]
+        units = (_to_us(occurred, "interactions.occurred")[has_url] - self.base_us) // self.unit_us
+        first_t = pd.Series(units).groupby(pair, sort=False).min()
+        first_code = first_t.index.to_numpy() // n_urls
         out = (first_code << self.time_bits) | first_t.to_numpy()
         out.sort()
-        return out
-
-    def _ping_kind_prefix(self, code: np.ndarray, url: pd.Series, occurred: pd.Series) -> dict[str, np.ndarray]:
-        """Sorted (person, time) keys of pings per page kind."""
-        kind = ping_page_kind(url.reset_index(drop=True)).to_numpy()
-        base = (code << self.time_bits) | self._time_units(occurred)
-        out = {}
-        for k in PAGE_KINDS[:-1]:
-            keys = base[kind == k]
-            keys.sort()
-            out[k] = keys
         return out
 
     def query_keys(self, code: np.ndarray, when_us: np.ndarray) -> np.ndarray:
@@ -251,9 +246,13 @@ class _EventIndex:
         units = np.clip(units, 0, (1 << self.time_bits) - 1)
         return ((code << self.time_bits) | units) << _CHANNEL_BITS
 
+    def mask(self, channels: tuple[str, ...]) -> np.ndarray:
+        """Which events (in key order) belong to ``channels``."""
+        return np.isin(self.chan, [_CH[c] for c in channels])
+
     def prefix(self, channels: tuple[str, ...]) -> np.ndarray:
         """Prefix counts (length n+1) of events in ``channels`` in key order."""
-        mask = np.isin(self.chan, [_CH[c] for c in channels])
+        mask = self.mask(channels)
         out = np.zeros(self.n + 1, dtype=np.int32)
         np.cumsum(mask, out=out[1:])
         return out
@@ -289,7 +288,9 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
     lead_index = pd.Index(leads["person_guid"])
     if not lead_index.is_unique:
         dup = lead_index[lead_index.duplicated()]
-        raise FeatureInputError(f"leads repeats {len(dup)} person_guid(s), e.g. {list(dup[:3])}; keep one row per person")
+        raise FeatureInputError(
+            f"leads repeats {len(dup)} person_guid(s), e.g. {list(dup[:3])}; keep one row per person"
+        )
     pcode = lead_index.get_indexer(points["person_guid"]).astype(np.int64)
     if (pcode < 0).any():
         unknown = points["person_guid"].to_numpy()[pcode < 0]
@@ -324,8 +325,10 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
     for name in ("email_sent", "email_open", "email_click"):
         col[name] = count((name,))
         col[name + "_30d"] = count((name,), win)
-    col["pings"] = count(("ping",))
-    col["pings_30d"] = count(("ping",), win)
+    col["pings"] = count(_PINGS)
+    col["pings_30d"] = count(_PINGS, win)
+    for kind in PAGE_KINDS[:-1]:
+        col["ping_" + kind] = count(("ping_" + kind,))
     for code in ACTIVITY_CODES:
         col[_ACTIVITY_COLUMN[code]] = count((_ACTIVITY_COLUMN[code],))
     col["events_registered"] = count(("event_registered",))
@@ -335,21 +338,20 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
     q_hi_plain = q_hi >> _CHANNEL_BITS
     q_lo_plain = q_lo >> _CHANNEL_BITS
     first = ev.first_url_keys
-    col["distinct_urls"] = (np.searchsorted(first, q_hi_plain) - np.searchsorted(first, q_lo_plain)).astype(
-        np.float64
-    )[inverse]
-    for kind, keys in ev.ping_kind_prefix.items():
-        col["ping_" + kind] = (np.searchsorted(keys, q_hi_plain) - np.searchsorted(keys, q_lo_plain)).astype(
-            np.float64
-        )[inverse]
+    col["distinct_urls"] = (np.searchsorted(first, q_hi_plain) - np.searchsorted(first, q_lo_plain)).astype(np.float64)[
+        inverse
+    ]
 
     days_as_lead = (as_of - origin) / _US_PER_DAY
     col["days_as_lead"] = days_as_lead
 
-    eng = ev.prefix(_ENGAGEMENT)
-    n_before, n_start = eng[hi], eng[lo]
-    engaged_s = n_before > n_start
-    eng_units = ((ev.keys[ev.chan_mask(_ENGAGEMENT)] >> _CHANNEL_BITS) & ((1 << ev.time_bits) - 1)) if ev.n else None
+    eng_mask = ev.mask(_ENGAGEMENT)
+    eng = np.zeros(ev.n + 1, dtype=np.int32)
+    np.cumsum(eng_mask, out=eng[1:])
+    n_before = eng[hi]
+    engaged_s = n_before > eng[lo]
+    eng_units = (ev.keys[eng_mask] >> _CHANNEL_BITS) & ((1 << ev.time_bits) - 1)
+    del eng_mask
     last_us = np.zeros(n, dtype=np.int64)
     if engaged_s.any():
         last_s = np.zeros(n, dtype=np.int64)
@@ -380,15 +382,12 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
         "person_guid": points["person_guid"].reset_index(drop=True).astype("str"),
         "as_of": pd.Series(as_of.view("datetime64[us]")),
     }
-    for name in FEATURE_NUMERIC:
-        out[name] = pd.Series(col[name], dtype="float64")
-    for name in FEATURE_FLAGS:
-        out[name] = pd.Series(flags[name].astype(np.int8))
-    out["source"] = source
-    out["college"] = college.mask(pd.Series(college_missing), MISSING_COLLEGE)
+    values: dict[str, pd.Series] = {name: pd.Series(col[name], dtype="float64") for name in FEATURE_NUMERIC}
+    values.update({name: pd.Series(flags[name].astype(np.int8)) for name in FEATURE_FLAGS})
+    values["source"] = source
+    values["college"] = college.mask(pd.Series(college_missing), MISSING_COLLEGE)
+    out.update({name: values[name] for name in FEATURE_COLUMNS})
     frame = pd.DataFrame(out)
-    assert tuple(frame.columns[2:]) == FEATURE_COLUMNS, "feature columns drifted from data.tables.FEATURE_COLUMNS"
-    assert FEATURE_CATEGORICAL == ("source", "college")
     return frame
 
 
@@ -432,6 +431,9 @@ def features_as_of(leads: pd.DataFrame, interactions: pd.DataFrame, as_of: pd.Ti
     mask = open_leads_mask(leads, as_of)
     guids = leads["person_guid"].to_numpy()[mask]
     points = pd.DataFrame(
-        {"person_guid": pd.Series(guids, dtype="str"), "as_of": pd.Series(np.full(len(guids), as_of), dtype="datetime64[us]")}
+        {
+            "person_guid": pd.Series(guids, dtype="str"),
+            "as_of": pd.Series(np.full(len(guids), as_of), dtype="datetime64[us]"),
+        }
     )
     return features_at(points, leads, interactions)

@@ -14,7 +14,13 @@ def generate(leads: int, seed: int, out: Path, end: datetime | None) -> int:
     from leadscore.sandbox.generator import generate_command
 
     meta = generate_command(leads=leads, seed=seed, out=out, end=end)
-    print(json.dumps({k: meta[k] for k in meta if k in ("leads", "seed", "start", "end", "dirt_counts", "rates")}, indent=2, default=str))
+    print(
+        json.dumps(
+            {k: meta[k] for k in meta if k in ("leads", "seed", "start", "end", "dirt_counts", "rates")},
+            indent=2,
+            default=str,
+        )
+    )
     print(f"sandbox written to {out}")
     return 0
 

@@ -28,7 +28,9 @@ DAY_US = 86_400 * 1_000_000
 HAZARD_COLUMNS: tuple[str, ...] = ("created", "eta", "a1", "tau1", "a2", "tau2", "true_app_time")
 
 
-def cumulative_baseline(s: np.ndarray, a1: np.ndarray, tau1: np.ndarray, a2: np.ndarray, tau2: np.ndarray) -> np.ndarray:
+def cumulative_baseline(
+    s: np.ndarray, a1: np.ndarray, tau1: np.ndarray, a2: np.ndarray, tau2: np.ndarray
+) -> np.ndarray:
     """Baseline cumulative hazard Lambda0(s) for lead ages ``s`` in days (negative ages count as 0).
 
     Args:
@@ -155,7 +157,7 @@ def _as_us(values: ArrayLike | datetime | pd.Timestamp, n: int) -> np.ndarray:
         ts = pd.Timestamp(values)
         if ts.tzinfo is not None:
             ts = ts.tz_convert("UTC").tz_localize(None)
-        return np.full(n, ts.as_unit("us").value, dtype=np.int64)
+        return np.full(n, np.datetime64(ts.to_datetime64(), "us").astype(np.int64), dtype=np.int64)
     idx = pd.DatetimeIndex(pd.to_datetime(np.asarray(values)))
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)

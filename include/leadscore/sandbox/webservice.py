@@ -241,9 +241,7 @@ class QueryTable:
             if "application_created" in columns:
                 k = columns.index("application_created")
                 values[k] = [v if ok else None for v, ok in zip(values[k], app_visible.tolist(), strict=True)]
-            updated = np.maximum(
-                np.where(created == _NEVER, _ALWAYS, created), np.where(app_visible, app, _ALWAYS)
-            )
+            updated = np.maximum(np.where(created == _NEVER, _ALWAYS, created), np.where(app_visible, app, _ALWAYS))
             at = columns.index("tags") + 1 if "tags" in columns else len(columns)
             columns.insert(at, "updated")
             values.insert(at, _format_us(updated))
@@ -253,9 +251,14 @@ class QueryTable:
 def render_rows(columns: list[str], values: list[list[str | None]], include_nulls: bool = False) -> bytes:
     """The JSON body ``{"row": [...]}`` of a page; NULLs omitted (or served as "" when ``include_nulls``)."""
     if include_nulls:
-        rows = [{k: ("" if v is None else v) for k, v in zip(columns, vals, strict=True)} for vals in zip(*values)]
+        rows = [
+            {k: ("" if v is None else v) for k, v in zip(columns, vals, strict=True)}
+            for vals in zip(*values, strict=True)
+        ]
     else:
-        rows = [{k: v for k, v in zip(columns, vals, strict=True) if v is not None} for vals in zip(*values)]
+        rows = [
+            {k: v for k, v in zip(columns, vals, strict=True) if v is not None} for vals in zip(*values, strict=True)
+        ]
     return json.dumps({"row": rows}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

@@ -1,0 +1,306 @@
+"""The per-interval extract store: immutable Parquet files per query and data interval, written atomically.
+
+Layout (all files 0600, directories 0700)::
+
+    <extracts_dir>/<query>/<start>_<end>.parquet        cleaned rows of the interval, sorted by the query's key
+    <quarantine_dir>/<query>/<start>_<end>.csv          quarantined raw rows with `reason` and `column`
+    <summary_dir>/<start>_<end>.json                    the interval's data-quality summary
+
+``<start>``/``<end>`` are ``YYYYMMDD`` (``YYYYMMDDTHHMMSS`` when a bound is not midnight). A re-run of an interval
+replaces its files whole (temp file in the same directory, fsync, ``os.replace``); identical input gives identical
+bytes (rows sorted, no timestamps in the Parquet metadata), so re-runs are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from leadscore.data.clean import empty_interactions, empty_leads, latest_leads
+from leadscore.data.tables import INTERACTION_COLUMNS, LEAD_COLUMNS
+from leadscore.settings import Settings
+from leadscore.slate.queries import INTERACTIONS, LEADS, QUERIES, QuerySpec
+
+CONTRACTS: dict[str, dict[str, str]] = {LEADS.name: LEAD_COLUMNS, INTERACTIONS.name: INTERACTION_COLUMNS}
+_NAME = re.compile(r"^(\d{8}(?:T\d{6})?)_(\d{8}(?:T\d{6})?)$")
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def to_utc_naive(value: datetime | pd.Timestamp | str) -> pd.Timestamp:
+    """A timestamp as tz-naive UTC (aware values are converted, naive ones taken as UTC)."""
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(UTC).tz_localize(None)
+    return ts
+
+
+def interval_stamp(value: datetime | pd.Timestamp | str) -> str:
+    """``YYYYMMDD`` of a bound at midnight, else ``YYYYMMDDTHHMMSS`` (UTC)."""
+    ts = to_utc_naive(value)
+    return ts.strftime("%Y%m%d") if ts == ts.normalize() else ts.strftime("%Y%m%dT%H%M%S")
+
+
+def interval_name(start: datetime | pd.Timestamp | str, end: datetime | pd.Timestamp | str) -> str:
+    """The file stem of an interval: ``<start>_<end>``. Raises ValueError unless start < end."""
+    s, e = to_utc_naive(start), to_utc_naive(end)
+    if not s < e:
+        raise ValueError(f"interval start {s} must be before its end {e}")
+    return f"{interval_stamp(s)}_{interval_stamp(e)}"
+
+
+def _parse_stamp(text: str) -> pd.Timestamp:
+    return pd.Timestamp(datetime.strptime(text, "%Y%m%dT%H%M%S" if "T" in text else "%Y%m%d"))
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create ``path`` and missing parents as 0700 directories (existing ones are left as they are)."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(d, DIR_MODE)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _stage(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write a temp file (0600) beside ``path`` with ``write`` and fsync it; returns the temp path."""
+    make_private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def _commit(staged: list[tuple[Path, Path]]) -> None:
+    """Move staged temp files onto their targets, then fsync the directories; removes temps on failure."""
+    try:
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    for d in {target.parent for _, target in staged}:
+        _fsync_dir(d)
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write ``path`` atomically: temp file in the same directory, fsync, ``os.replace``. Returns ``path``."""
+    _commit([(_stage(path, write), path)])
+    return path
+
+
+def _spec(query: QuerySpec | str) -> QuerySpec:
+    name = query if isinstance(query, str) else query.name
+    if name not in CONTRACTS:
+        raise ValueError(f"unknown query {name!r}; known: {sorted(CONTRACTS)}")
+    return QUERIES[name]
+
+
+def conform(query: QuerySpec | str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` restricted to the query's cleaned contract (order and dtypes), rows sorted by the key.
+
+    Raises:
+        KeyError: a contract column is missing.
+    """
+    spec = _spec(query)
+    contract = CONTRACTS[spec.name]
+    missing = [c for c in contract if c not in frame.columns]
+    if missing:
+        raise KeyError(f"{spec.name} frame lacks contract columns {missing}")
+    out = frame[list(contract)].astype(contract)
+    return out.sort_values(spec.key, kind="stable").reset_index(drop=True)
+
+
+def _parquet_bytes_writer(table: pa.Table) -> Callable[[IO[bytes]], None]:
+    def write(fh: IO[bytes]) -> None:
+        pq.write_table(table, fh, compression="zstd", use_dictionary=True, write_statistics=True)
+
+    return write
+
+
+def _empty(query: str) -> pd.DataFrame:
+    return empty_leads() if query == LEADS.name else empty_interactions()
+
+
+class ExtractStore:
+    """Immutable per-interval extracts of each query, their quarantine files and data-quality summaries.
+
+    Args:
+        root: directory of the Parquet extracts (``Settings.extracts_dir``).
+        quarantine_dir: directory of the quarantine files (default ``<root>/../quarantine``).
+        summary_dir: directory of the summaries (default ``<root>/../data_quality``).
+    """
+
+    def __init__(self, root: Path, quarantine_dir: Path | None = None, summary_dir: Path | None = None) -> None:
+        self.root = Path(root)
+        self.quarantine_dir = Path(quarantine_dir) if quarantine_dir else self.root.parent / "quarantine"
+        self.summary_dir = Path(summary_dir) if summary_dir else self.root.parent / "data_quality"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExtractStore:
+        """The store under ``settings.home``: extracts_dir, quarantine_dir and ``reports/data_quality``."""
+        return cls(settings.extracts_dir, settings.quarantine_dir, settings.reports_dir / "data_quality")
+
+    def __repr__(self) -> str:
+        return f"ExtractStore(root={self.root!s}, quarantine_dir={self.quarantine_dir!s})"
+
+    # -- paths --------------------------------------------------------------------------------------------------
+
+    def path(self, query: QuerySpec | str, start: Any, end: Any) -> Path:
+        """The Parquet file of ``query`` for the interval ``[start, end)``."""
+        return self.root / _spec(query).name / f"{interval_name(start, end)}.parquet"
+
+    def quarantine_path(self, query: QuerySpec | str, start: Any, end: Any) -> Path:
+        """The quarantine CSV of ``query`` for the interval."""
+        return self.quarantine_dir / _spec(query).name / f"{interval_name(start, end)}.csv"
+
+    def summary_path(self, start: Any, end: Any) -> Path:
+        """The data-quality summary JSON of the interval."""
+        return self.summary_dir / f"{interval_name(start, end)}.json"
+
+    # -- extracts ----------------------------------------------------------------------------------------------
+
+    def _stage_extract(self, query: QuerySpec | str, start: Any, end: Any, frame: pd.DataFrame) -> tuple[Path, Path]:
+        spec = _spec(query)
+        table = pa.Table.from_pandas(conform(spec, frame), preserve_index=False)
+        target = self.path(spec, start, end)
+        return _stage(target, _parquet_bytes_writer(table)), target
+
+    def write(self, query: QuerySpec | str, interval_start: Any, interval_end: Any, frame: pd.DataFrame) -> Path:
+        """Write (or replace whole) the interval's extract of ``query``, atomically.
+
+        Args:
+            query: query (or name). interval_start, interval_end: the data interval ``[start, end)``.
+            frame: cleaned rows with the query's contract columns (extra columns are dropped).
+        Returns:
+            The file written.
+        Raises:
+            ValueError: unknown query or start >= end. KeyError: a contract column is missing. OSError: disk errors
+            (the previous file, if any, is then left intact).
+        """
+        staged = self._stage_extract(query, interval_start, interval_end, frame)
+        _commit([staged])
+        return staged[1]
+
+    def write_many(self, interval_start: Any, interval_end: Any, frames: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
+        """Write several queries' extracts of one interval: all staged first, then all moved into place.
+
+        Returns:
+            query name -> file written.
+        """
+        staged = {name: self._stage_extract(name, interval_start, interval_end, f) for name, f in frames.items()}
+        _commit(list(staged.values()))
+        return {name: target for name, (_, target) in staged.items()}
+
+    def intervals(self, query: QuerySpec | str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+        """The intervals ``(start, end)`` stored for ``query``, sorted by start then end."""
+        folder = self.root / _spec(query).name
+        if not folder.is_dir():
+            return []
+        out = []
+        for p in folder.glob("*.parquet"):
+            m = _NAME.match(p.stem)
+            if m:
+                out.append((_parse_stamp(m.group(1)), _parse_stamp(m.group(2))))
+        return sorted(out)
+
+    def has_interval(self, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> bool:
+        """Whether the interval's extract of ``query`` exists."""
+        return self.path(query, interval_start, interval_end).is_file()
+
+    def latest_end(self, query: QuerySpec | str) -> pd.Timestamp | None:
+        """The latest interval end stored for ``query``, None when there is none."""
+        ivs = self.intervals(query)
+        return max(e for _, e in ivs) if ivs else None
+
+    def read(self, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> pd.DataFrame:
+        """The interval's extract of ``query`` in its contract. Raises FileNotFoundError naming the file."""
+        spec = _spec(query)
+        path = self.path(spec, interval_start, interval_end)
+        if not path.is_file():
+            raise FileNotFoundError(f"no {spec.name} extract for {interval_name(interval_start, interval_end)}: {path}")
+        return conform(spec, pq.read_table(path).to_pandas())
+
+    def read_all(
+        self, query: QuerySpec | str, exclude: tuple[Any, Any] | None = None, columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        """The union of every stored interval of ``query``.
+
+        For leads, the latest version per person (greatest ``updated``; a later interval wins a tie); for
+        interactions, one row per interaction_guid.
+
+        Args:
+            query: query (or name).
+            exclude: an interval ``(start, end)`` to leave out (e.g. the one being rewritten).
+            columns: read only these columns (must include the key; no de-duplication by version then).
+        Returns:
+            A frame in the query's contract (or the requested columns), sorted by key; empty when nothing is stored.
+        """
+        spec = _spec(query)
+        skip = interval_name(*exclude) if exclude else None
+        frames = []
+        for start, end in self.intervals(spec):
+            if interval_name(start, end) == skip:
+                continue
+            frames.append(pq.read_table(self.path(spec, start, end), columns=columns).to_pandas())
+        if columns is not None:
+            if not frames:
+                return _empty(spec.name)[columns]
+            both = pd.concat(frames, ignore_index=True).drop_duplicates(spec.key)
+            return both.sort_values(spec.key).reset_index(drop=True)
+        if not frames:
+            return _empty(spec.name)
+        both = pd.concat([conform(spec, f) for f in frames], ignore_index=True)
+        if spec.name == LEADS.name:
+            return conform(spec, latest_leads(both))
+        return conform(spec, both.drop_duplicates(spec.key, keep="last"))
+
+    # -- quarantine and summaries ------------------------------------------------------------------------------
+
+    def write_quarantine(
+        self, query: QuerySpec | str, interval_start: Any, interval_end: Any, frame: pd.DataFrame
+    ) -> Path:
+        """Write (replace) the interval's quarantine CSV of ``query`` (header only when nothing was quarantined)."""
+        data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        return atomic_write(self.quarantine_path(query, interval_start, interval_end), lambda fh: fh.write(data))
+
+    def write_summary(self, interval_start: Any, interval_end: Any, summary: Mapping[str, Any]) -> Path:
+        """Write (replace) the interval's data-quality summary as sorted, indented JSON."""
+        data = (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
+        return atomic_write(self.summary_path(interval_start, interval_end), lambda fh: fh.write(data))
+
+    def read_summary(self, interval_start: Any, interval_end: Any) -> dict[str, Any]:
+        """The interval's data-quality summary. Raises FileNotFoundError when the interval was never stored."""
+        return json.loads(self.summary_path(interval_start, interval_end).read_text())

@@ -1,0 +1,127 @@
+"""The `lead_inference` steps: wait for the week's extract, score with the champion, deliver, monitor."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any
+
+from leadscore.intervals import Interval
+from leadscore.run_log import write_summary
+from leadscore.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def extract_ready(settings: Settings, interval: Interval) -> bool:
+    """True when `lead_data` has stored both queries' extracts for ``interval`` (or a later one covering it)."""
+    from leadscore.data.store import ExtractStore
+
+    store = ExtractStore(settings.extracts_dir)
+    for query in ("leads", "interactions"):
+        latest = store.latest_end(query)
+        if latest is None or latest < interval.end:
+            log.info("waiting: the %s extract ends at %s, this week ends at %s", query, latest, interval.end)
+            return False
+    return True
+
+
+def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
+    """Score the recent open leads as of the interval end with the champion and write the chunked score files.
+
+    Returns:
+        A summary: scored_on, model_version, scored count, tiers, the manifest path, files.
+    Raises:
+        NoChampionError: no model has the `champion` alias (run lead_training first).
+        ModelSignatureError: the champion expects other features than the data layer produces.
+        ScoreValidationError / DeliverySafetyError: probabilities out of range, too few leads, too many tier changes.
+    """
+    import pandas as pd
+
+    from leadscore.data.features import features_as_of
+    from leadscore.data.store import ExtractStore
+    from leadscore.model.registry import load_champion
+    from leadscore.scoring.files import previous_manifest, read_scores, write_score_files
+    from leadscore.scoring.safety import check_delivery_safety
+    from leadscore.scoring.score import score_leads
+    from leadscore.scoring.select import select_leads
+
+    champion = load_champion(settings)  # fails before any data is touched: never deliver from a model that failed to load
+    store = ExtractStore(settings.extracts_dir)
+    leads = store.read_all("leads")
+    interactions = store.read_all("interactions")
+    as_of = pd.Timestamp(interval.end)
+    features = features_as_of(leads, interactions, as_of)
+    selected = select_leads(features, leads, as_of, settings.lookback_days)
+    scores = score_leads(champion.model, selected, champion.version, interval.end_date, settings)
+    previous = previous_manifest(settings.scores_dir, interval.end_date)
+    safety = check_delivery_safety(scores, read_scores(previous) if previous else None, settings)
+    _save_features(settings, interval, selected)
+    manifest = write_score_files(scores, settings.scores_dir, interval.end_date, settings.chunk_rows, settings.chunk_bytes)
+    tiers = scores["lead_tier"].value_counts().sort_index()
+    summary = {
+        "scored_on": interval.end_date.isoformat(),
+        "interval": interval.as_dict(),
+        "key": interval.key,
+        "model_version": champion.version,
+        "model_kind": getattr(champion.model, "kind", None),
+        "open_leads": len(features),
+        "scored": len(scores),
+        "control": int(scores["control"].sum()) if "control" in scores else 0,
+        "tiers": {str(k): int(v) for k, v in tiers.items()},
+        "tier_change_share": safety.tier_change_share,
+        "manifest": str(manifest.directory / "manifest.json"),
+        "out_dir": str(manifest.directory),
+        "files": [f.name for f in manifest.files],
+        "rows": manifest.rows,
+    }
+    write_summary(settings, "scoring", interval.key, summary)
+    log.info("scored %d leads as of %s with %s: %s", len(scores), summary["scored_on"], champion.version, summary["tiers"])
+    return summary
+
+
+def features_path(settings: Settings, interval: Interval):
+    """Where the week's scored feature rows are kept for drift monitoring."""
+    return settings.home_abs / "features" / f"{interval.key}.parquet"
+
+
+def _save_features(settings: Settings, interval: Interval, selected) -> None:
+    import io
+
+    from leadscore.files import atomic_write_bytes
+
+    buf = io.BytesIO()
+    selected.to_parquet(buf, index=False)
+    atomic_write_bytes(features_path(settings, interval), buf.getvalue())
+
+
+def deliver_week(settings: Settings, scored: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+    """Push the week's score files to Slate's SFTP (`.part` + rename, size verified, ledger), or only check in dry run."""
+    from pathlib import Path
+
+    from leadscore.scoring.files import read_manifest
+    from leadscore.slate.delivery import deliver
+
+    manifest = read_manifest(Path(scored["manifest"]))
+    report = deliver(manifest, settings, dry_run=dry_run)
+    summary = {**_jsonable(report), "scored_on": scored["scored_on"], "dry_run": dry_run, "remote_dir": settings.remote_dir}
+    write_summary(settings, "delivery", scored["key"], summary)
+    return summary
+
+
+def monitor_week(settings: Settings, interval: Interval, delivered: dict[str, Any]) -> dict[str, Any]:
+    """Realized performance of past scores, drift against the champion's training reference, the weekly report.
+
+    Raises:
+        MonitoringGateError: a failure bound is passed (the delivery already happened; the team must look).
+    """
+    from leadscore.tasks.monitoring import run_weekly_monitoring
+
+    return run_weekly_monitoring(settings, interval, delivered)
+
+
+def _jsonable(obj: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(obj):
+        obj = dataclasses.asdict(obj)
+    return json.loads(json.dumps(obj, default=str))
