@@ -276,3 +276,53 @@ def test_request_log_records_query_params_and_status(sandbox):
     assert [(e["query"], e["status"]) for e in log] == [("interactions", 200), ("leads", 403)]
     assert log[0]["params"]["since"] == "2026-01-01"
     assert "h" not in log[1]["params"]
+
+
+def test_rendered_json_escapes_like_the_json_module():
+    import pyarrow as pa
+    from leadscore.sandbox.webservice import render_rows
+
+    names = ["a", 'we"ird', "c"]
+    values = [
+        pa.array(['q"uote', "back\\slash", "tab\there", "é ü 中"]),
+        pa.array(["1", None, "3", None]),
+        pa.array(["</script>", "x", None, "line\nbreak"]),
+    ]
+    expected = {
+        "row": [
+            {k: v for k, v in zip(names, vals, strict=True) if v is not None}
+            for vals in zip(*(a.to_pylist() for a in values), strict=True)
+        ]
+    }
+    assert json.loads(render_rows(names, values)) == expected
+    with_nulls = json.loads(render_rows(names, values, include_nulls=True))
+    assert with_nulls["row"][1] == {"a": "back\\slash", 'we"ird': "", "c": "x"}
+    assert json.loads(render_rows(names, [pa.array([], pa.string())] * 3)) == {"row": []}
+
+
+def test_guid_sort_matches_string_sort_and_refuses_odd_keys():
+    import uuid
+
+    import numpy as np
+    import pyarrow as pa
+    from leadscore.sandbox.webservice import _guid_sort_indices
+
+    rng = np.random.default_rng(3)
+    keys = [str(uuid.UUID(bytes=rng.bytes(16))) for _ in range(500)] + ["00000000-0000-0000-0000-000000000000"] * 2
+    order = _guid_sort_indices(pa.array(keys))
+    assert [keys[i] for i in order] == sorted(keys)
+    assert _guid_sort_indices(pa.array([*keys, "not-a-guid"])) is None
+    assert _guid_sort_indices(pa.array([keys[0].upper()])) is None
+
+
+def test_guid_sort_breaks_ties_on_the_low_half():
+    import pyarrow as pa
+    from leadscore.sandbox.webservice import _guid_sort_indices
+
+    keys = [
+        "aaaaaaaa-aaaa-4aaa-9fff-000000000000",
+        "aaaaaaaa-aaaa-4aaa-8fff-ffffffffffff",
+        "0" * 8 + "-0000-4000-8000-" + "0" * 12,
+    ]
+    order = _guid_sort_indices(pa.array(keys))
+    assert [keys[i] for i in order] == sorted(keys)

@@ -46,9 +46,17 @@ def remote_names(sandbox: object, folder: str = IMPORT_DIR) -> list[str]:
     return sorted(p.name for p in (sandbox.paths.sftp_root / folder).iterdir())  # type: ignore[attr-defined]
 
 
+def sftp_conn(sandbox: object) -> dict:
+    """The sandbox's slate_sftp connection, its host key given with its type as SSHHook needs for non-RSA keys."""
+    conn = json.loads(sandbox.connection_uris()["AIRFLOW_CONN_SLATE_SFTP"])  # type: ignore[attr-defined]
+    if " " not in conn["extra"]["host_key"].strip():
+        conn["extra"]["host_key"] = sandbox.host_key_line  # type: ignore[attr-defined]
+    return conn
+
+
 @pytest.fixture
 def env(sandbox: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[object, Settings, Manifest]:
-    monkeypatch.setenv("AIRFLOW_CONN_SLATE_SFTP", sandbox.connection_uris()["AIRFLOW_CONN_SLATE_SFTP"])  # type: ignore[attr-defined]
+    monkeypatch.setenv("AIRFLOW_CONN_SLATE_SFTP", json.dumps(sftp_conn(sandbox)))
     settings = Settings().replace(home=tmp_path / "home", delivery_retries=3)
     manifest = write_files(sandbox, tmp_path / "home", 900, chunk_rows=300)
     assert len(manifest.files) == 3
@@ -125,7 +133,8 @@ def test_rerun_with_fewer_parts_replaces_unimported_files(
     # Same week re-scored before Slate picked the files up: 2 parts now, new content.
     rerun = write_files(sandbox, tmp_path / "home", 900, chunk_rows=450, seed=9)
     report = deliver(rerun, settings, backoff_seconds=0.01)
-    assert report.sent == 2 and set(report.removed) == {manifest.files[2].name}
+    # The new names are *_of_2, so every unimported *_of_3 file of the week is removed before upload.
+    assert report.sent == 2 and set(report.removed) == {f.name for f in manifest.files}
     assert remote_names(sandbox) == [f.name for f in rerun.files]
     results = sandbox.importer.poll()  # type: ignore[attr-defined]
     assert sum(r.rows for r in results) == 900
@@ -135,9 +144,8 @@ def test_wrong_host_key_fails_fast_with_clear_message(
     env: tuple[object, Settings, Manifest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sandbox, settings, manifest = env
-    conn = json.loads(sandbox.connection_uris()["AIRFLOW_CONN_SLATE_SFTP"])  # type: ignore[attr-defined]
-    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().split()[1]
-    conn["extra"]["host_key"] = other
+    conn = sftp_conn(sandbox)
+    conn["extra"]["host_key"] = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
     monkeypatch.setenv("AIRFLOW_CONN_SLATE_SFTP", json.dumps(conn))
     with pytest.raises(HostKeyError) as info:
         deliver(manifest, settings, backoff_seconds=5.0)  # a retry would sleep: the error must come first

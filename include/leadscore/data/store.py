@@ -220,7 +220,14 @@ class ExtractStore:
         Returns:
             query name -> file written.
         """
-        staged = {name: self._stage_extract(name, interval_start, interval_end, f) for name, f in frames.items()}
+        staged: dict[str, tuple[Path, Path]] = {}
+        try:
+            for name, frame in frames.items():
+                staged[name] = self._stage_extract(name, interval_start, interval_end, frame)
+        except BaseException:
+            for tmp, _ in staged.values():
+                tmp.unlink(missing_ok=True)
+            raise
         _commit(list(staged.values()))
         return {name: target for name, (_, target) in staged.items()}
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadscore.slate.queries import INTERACTION_KINDS, INTERACTIONS, Column, QuerySpec
 
@@ -102,6 +104,22 @@ def parse_guid(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return text.where(ok), pd.Series(present & ~ok.to_numpy(), index=values.index)
 
 
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """Trimmed strings as one arrow array; blank becomes null."""
+    arr = pa.array(values.astype("string"), type=pa.large_string())
+    if isinstance(arr, pa.ChunkedArray):  # a frame concatenated from pages holds several chunks
+        arr = arr.combine_chunks()
+    arr = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.large_string()), arr)
+
+
+def _field(parts: pa.StructArray, name: str) -> np.ndarray:
+    """An optional regex group as floats: NaN where the row did not match, 0 where the group was empty."""
+    text = parts.field(name)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar("0", text.type), text)
+    return pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False).astype(float)
+
+
 def parse_datetime(values: pd.Series, not_after: pd.Timestamp | None = None) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Parse Slate datetime strings in the formats seen in exports.
 
@@ -115,38 +133,41 @@ def parse_datetime(values: pd.Series, not_after: pd.Timestamp | None = None) -> 
         (``datetime64[us]`` series, NaT where missing or bad; mask of values in no known format; mask of values in a
         known format that name no real or plausible moment).
     """
-    text = _blank_to_na(values)
-    iso = text.str.extract(_ISO)
-    us = text.str.extract(_US)
-    parts = pd.DataFrame(index=values.index)
+    text = _arrow_text(values)
+    iso = pc.extract_regex(text, _ISO)
+    us = pc.extract_regex(text, _US)
+    iso_ok = ~np.asarray(pc.is_null(iso).to_numpy(zero_copy_only=False), dtype=bool)
+    us_ok = ~np.asarray(pc.is_null(us).to_numpy(zero_copy_only=False), dtype=bool)
+    comp = {}
     for name in _PARTS:
-        parts[name] = pd.to_numeric(iso[name].fillna(us[name]), errors="coerce")
-    ampm = us["ampm"].str.lower()
-    pm = (ampm == "pm").fillna(False).to_numpy(dtype=bool)
-    am = (ampm == "am").fillna(False).to_numpy(dtype=bool)
-    hour = parts["hour"].to_numpy(dtype=float)
+        comp[name] = np.where(iso_ok, _field(iso, name), _field(us, name))
+    ampm = pc.utf8_lower(us.field("ampm")).to_numpy(zero_copy_only=False)
+    pm = us_ok & (ampm == "pm")
+    am = us_ok & (ampm == "am")
+    hour = comp["hour"]
     bad_12h = (am | pm) & ((hour < 1) | (hour > 12))
     hour = np.where(pm & (hour < 12), hour + 12, np.where(am & (hour == 12), 0, hour))
-    parts["hour"] = hour
-    parts[["hour", "minute", "second"]] = parts[["hour", "minute", "second"]].fillna(0)
-    matched = parts["year"].notna().to_numpy()
-    present = text.notna().to_numpy()
-    year = parts["year"].to_numpy(dtype=float)
-    in_range = (year >= MIN_YEAR) & (year <= MAX_YEAR)
-    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
-    ok_rows = matched & in_range & ~bad_12h
-    if ok_rows.any():
-        built = pd.to_datetime(parts.loc[ok_rows, list(_PARTS)].astype("int64"), errors="coerce")
-        parsed.loc[ok_rows] = built.astype("datetime64[us]")
-    real = parsed.notna().to_numpy().copy()
+    matched = iso_ok | us_ok
+    present = ~np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=bool)
+    y, mo, d, mi, se = comp["year"], comp["month"], comp["day"], comp["minute"], comp["second"]
+    ok = matched & ~bad_12h & (y >= MIN_YEAR) & (y <= MAX_YEAR) & (mo >= 1) & (mo <= 12) & (d >= 1)
+    ok &= (hour <= 23) & (mi <= 59) & (se <= 59)
+    # Build the timestamps with numpy (month arithmetic) and reject days past the month's end (e.g. Feb 30).
+    months = np.where(ok, (y - 1970) * 12 + (mo - 1), 0).astype("int64").astype("datetime64[M]")
+    first = months.astype("datetime64[D]")
+    days_in_month = ((months + 1).astype("datetime64[D]") - first).astype(int)
+    ok &= d <= days_in_month
+    day = np.where(ok, d - 1, 0).astype("int64").astype("timedelta64[D]")
+    secs = np.where(ok, hour * 3600 + mi * 60 + se, 0).astype("int64").astype("timedelta64[s]")
+    stamps = (first + day).astype("datetime64[us]") + secs
     if not_after is not None:
-        real &= ~(parsed > pd.Timestamp(not_after) + CLOCK_SLACK).to_numpy()
-    unparseable = present & ~matched
-    impossible = matched & ~real
+        ok &= stamps <= np.datetime64(pd.Timestamp(not_after) + CLOCK_SLACK, "us")
+    stamps = np.where(ok, stamps, np.datetime64("NaT", "us"))
+    index = values.index
     return (
-        parsed.where(real),
-        pd.Series(unparseable, index=values.index),
-        pd.Series(impossible, index=values.index),
+        pd.Series(stamps, index=index, dtype="datetime64[us]"),
+        pd.Series(present & ~matched, index=index),
+        pd.Series(matched & ~ok, index=index),
     )
 
 
@@ -155,15 +176,18 @@ def parse_int(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
     Returns (``Int64`` series, NA where missing or invalid; mask of present-but-invalid values).
     """
-    text = _blank_to_na(values).str.replace(r"\s+", "", regex=True)
-    ok = text.str.fullmatch(_INT).fillna(False).to_numpy(dtype=bool)
-    # More than 18 digits may not fit int64.
-    digits = text.str.replace(r"[,+\-]|\.0*$", "", regex=True).str.len().fillna(0).to_numpy()
-    ok &= digits <= 18
-    cleaned = text.where(ok).str.replace(",", "", regex=False).str.replace(r"\.0*$", "", regex=True)
-    parsed = pd.to_numeric(cleaned, errors="coerce").astype("Int64")
-    present = text.notna().to_numpy()
-    return parsed, pd.Series(present & ~ok, index=values.index)
+    text = _arrow_text(values)
+    text = pc.replace_substring_regex(text, r"\s+", "")
+    ok = pc.fill_null(pc.match_substring_regex(text, _INT), False)
+    digits = pc.replace_substring_regex(text, r"[,+\-]|\.0*$", "")
+    ok = pc.and_(ok, pc.fill_null(pc.less_equal(pc.utf8_length(digits), 18), False))  # fits int64
+    cleaned = pc.if_else(ok, digits, pa.scalar(None, digits.type))
+    sign = pc.if_else(pc.starts_with(text, "-"), -1, 1)
+    number = pc.multiply(pc.cast(cleaned, pa.int64()), sign)
+    parsed = pd.Series(pd.arrays.ArrowExtensionArray(number), index=values.index).astype("Int64")
+    present = ~np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=bool)
+    bad = present & ~np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+    return parsed, pd.Series(bad, index=values.index)
 
 
 def parse_real(values: pd.Series) -> tuple[pd.Series, pd.Series]:

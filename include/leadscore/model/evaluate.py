@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import logit
+from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
@@ -20,10 +20,21 @@ METRIC_NAMES = ("n", "positives", "base_rate", "auc", "log_loss", "brier", "cali
 
 
 def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """Logistic recalibration ``logit P(y=1) = a + b * logit(p)``; returns (b, a). 1 and 0 mean well calibrated."""
-    z = logit(np.clip(p, EPS, 1 - EPS)).reshape(-1, 1)
-    clf = LogisticRegression(C=np.inf, max_iter=1000).fit(z, y)
-    return float(clf.coef_[0, 0]), float(clf.intercept_[0])
+    """Logistic recalibration of ``z = logit(p)``; returns (slope, intercept), 1 and 0 when well calibrated.
+
+    The slope is b of ``logit P(y=1) = a + b z``; the intercept is calibration-in-the-large, a of
+    ``logit P(y=1) = a + z`` (slope fixed at 1), so it reads as "predictions are too low (> 0) or too high (< 0)".
+    """
+    z = logit(np.clip(p, EPS, 1 - EPS))
+    clf = LogisticRegression(C=np.inf, max_iter=1000).fit(z.reshape(-1, 1), y)
+    a = 0.0
+    for _ in range(50):  # Newton steps for the one-parameter offset model
+        q = expit(a + z)
+        step = float(np.sum(y - q) / max(np.sum(q * (1 - q)), 1e-12))
+        a += step
+        if abs(step) < 1e-10:
+            break
+    return float(clf.coef_[0, 0]), float(a)
 
 
 def top_decile(y: np.ndarray, p: np.ndarray, share: float = 0.1) -> tuple[float, float]:

@@ -33,7 +33,7 @@ from leadscore.sandbox.truth import (
     sample_application_age,
     true_probability,
 )
-from leadscore.sandbox.wirefmt import iso_seconds, us_date_minutes, uuid4_array
+from leadscore.sandbox.wirefmt import fixed_width_array, iso_seconds, us_date_minutes, uuid4_array, uuid4_chars
 from leadscore.slate.queries import ACTIVITY_CODES, INTERACTION_KINDS, INTERACTIONS, LEADS
 
 __all__ = [
@@ -507,7 +507,11 @@ def _dict_strings(codes: np.ndarray, vocab: list[str]) -> pa.Array:
     """Strings from vocabulary codes (negative code = NULL)."""
     mask = codes < 0
     indices = pa.array(np.where(mask, 0, codes).astype(np.int32), mask=mask)
-    return pa.DictionaryArray.from_arrays(indices, pa.array(vocab, type=pa.string())).dictionary_decode()
+    return pa.DictionaryArray.from_arrays(indices, pa.array(vocab, type=pa.large_string())).dictionary_decode()
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
 
 
 def _to_frame(columns: dict[str, pa.Array]) -> pd.DataFrame:
@@ -531,9 +535,9 @@ def _leads_wire(
     last = rng.integers(0, len(LAST_NAMES), n)
     first_arr = _dict_strings(first, list(FIRST_NAMES))
     last_arr = _dict_strings(last, list(LAST_NAMES))
-    number = pc.cast(pa.array(rng.integers(1, 1000, n)), pa.string())
+    number = pc.cast(pa.array(rng.integers(1, 1000, n)), pa.large_string())
     domain = _dict_strings(rng.integers(0, len(EMAIL_DOMAINS), n), list(EMAIL_DOMAINS))
-    email = pc.utf8_lower(pc.binary_join_element_wise(first_arr, ".", last_arr, number, "@", domain, ""))
+    email = pc.utf8_lower(pc.binary_join_element_wise(first_arr, _large("."), last_arr, number, _large("@"), domain, _large("")))
     first_arr = dirt_mod.replace_rows(first_arr, test_rows, ["Test"] * test_rows.size)
     last_arr = dirt_mod.replace_rows(last_arr, test_rows, ["Record"] * test_rows.size)
     email = dirt_mod.replace_rows(email, test_rows, [f"test+{r}@example.edu" for r in refs[test_rows]])
@@ -541,7 +545,7 @@ def _leads_wire(
     tag_codes[test_rows] = 0
     tags = _dict_strings(tag_codes, ["test", "vip"])
 
-    ref = pc.cast(pa.array(refs), pa.string())
+    ref = pc.cast(pa.array(refs), pa.large_string())
     rows = dirt_mod.pick(rng, n, rates.odd_numeric_strings)
     counts["odd_numeric_strings"] = int(rows.size)
     ref = dirt_mod.replace_rows(ref, rows, dirt_mod.odd_numeric_strings(rng, refs[rows]))
@@ -595,20 +599,21 @@ def _leads_wire(
     dup = dirt_mod.pick(rng, n, rates.duplicate_rows)
     counts["duplicate_rows"] = int(dup.size)
     if dup.size:
-        order = np.argsort(np.concatenate([np.arange(n), dup]), kind="stable")
-        table = pa.concat_tables([table, table.take(pa.array(dup))]).take(pa.array(order))
+        table = pa.concat_tables([table, table.take(pa.array(dup))])  # copies go last: no reshuffle of all rows
     is_test = np.zeros(n, dtype=bool)
     is_test[test_rows] = True
     return table.to_pandas(), counts, is_test
 
 
 def _interactions_wire(
-    rng: np.random.Generator, ev: _Events, vocab: list[str], guid: pa.Array, end_us: int, rates: DirtRates
+    rng: np.random.Generator, ev: _Events, vocab: list[str], guid: np.ndarray, end_us: int, rates: DirtRates
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     lead = np.concatenate(ev.lead)
     t_us = np.concatenate(ev.t_us)
     kind = np.concatenate(ev.kind)
     detail = np.concatenate(ev.detail)
+    for parts in (ev.lead, ev.t_us, ev.kind, ev.detail):
+        parts.clear()  # free the per-kind pieces before the string columns are built
     keep = t_us < end_us
     lead, t_us, kind, detail = lead[keep], t_us[keep], kind[keep], detail[keep]
     t_us -= t_us % 1_000_000
@@ -630,7 +635,7 @@ def _interactions_wire(
     table = pa.table(
         {
             "interaction_guid": uuid4_array(rng, m),
-            "person_guid": guid.take(pa.array(lead)),
+            "person_guid": fixed_width_array(guid[lead]),
             "kind": _dict_strings(kind_codes, [*kinds, *dirt_mod.UNKNOWN_KINDS]),
             "detail": _dict_strings(detail, vocab),
             "occurred": occurred,
@@ -640,8 +645,7 @@ def _interactions_wire(
     dup = dirt_mod.pick(rng, m, rates.interaction_duplicates)
     counts["interaction_duplicates"] = int(dup.size)
     if dup.size:
-        order = np.argsort(np.concatenate([np.arange(m), dup]), kind="stable")
-        table = pa.concat_tables([table, table.take(pa.array(dup))]).take(pa.array(order))
+        table = pa.concat_tables([table, table.take(pa.array(dup))])
     return table.to_pandas(), counts
 
 
@@ -660,10 +664,12 @@ def generate(config: GeneratorConfig) -> SandboxData:
     end_us = int(np.datetime64(config.end, "us").astype(np.int64))
     start_us = int(np.datetime64(config.start, "us").astype(np.int64))
     world = _simulate_leads(rng, config.leads, start_us, end_us)
-    guid = uuid4_array(rng, config.leads)
+    guid_chars = uuid4_chars(rng, config.leads)
+    guid = fixed_width_array(guid_chars)
     events, vocab, email_stats = _simulate_interactions(rng, world, start_us, end_us, config.anticipation)
     leads, lead_counts, is_test = _leads_wire(rng, world, guid, end_us, config.dirt)
-    interactions, inter_counts = _interactions_wire(rng, events, vocab, guid, end_us, config.dirt)
+    interactions, inter_counts = _interactions_wire(rng, events, vocab, guid_chars, end_us, config.dirt)
+    del events
     labels = _source_labels()
     group_names = np.array(list(GROUPS))
     truth = pd.DataFrame(

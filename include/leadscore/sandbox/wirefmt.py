@@ -14,18 +14,17 @@ _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
 def fixed_width_array(chars: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    """An Arrow string array from an (n, width) uint8 matrix of ASCII bytes; rows where ``valid`` is False are NULL."""
+    """A ``large_string`` Arrow array (what pandas' ``str`` dtype holds, so no copy on conversion) from an (n, width)
+    uint8 matrix of ASCII bytes; rows where ``valid`` is False are NULL."""
     n, width = chars.shape
-    large = n * width > _INT32_MAX
-    offsets = np.arange(n + 1, dtype=np.int64 if large else np.int32) * width
+    offsets = np.arange(n + 1, dtype=np.int64) * width
     bitmap = None
     null_count = 0
     if valid is not None and not valid.all():
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
         null_count = int(n - valid.sum())
-    arr_type = pa.large_string() if large else pa.string()
     return pa.Array.from_buffers(
-        arr_type,
+        pa.large_string(),
         n,
         [bitmap, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars).reshape(-1))],
         null_count=null_count,
@@ -55,13 +54,33 @@ _PAIRS = np.array([[48 + i // 10, 48 + i % 10] for i in range(100)], dtype=np.ui
 
 def _put(chars: np.ndarray, start: int, digits: int, values: np.ndarray) -> None:
     """Write zero-padded decimal ``values`` (non-negative, < 10**digits; digits even) at columns start.."""
-    v = values.astype(np.int32)
+    v = values.astype(np.int64)
     for i in range(0, digits, 2):
         end = start + digits - i
         chars[:, end - 2 : end] = _PAIRS[(v // 10**i) % 100]
 
 
-def _valid_and_clean(us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _render(pattern: str, us: np.ndarray) -> np.ndarray:
+    """ASCII bytes (n, len) of ``pattern`` with YYYY MM DD hh mm ss filled from int64 microseconds (small n)."""
+    y, mo, d, h, mi, s = _civil(us)
+    chars = np.frombuffer(pattern.encode("ascii"), dtype=np.uint8)[None, :].repeat(us.size, axis=0)
+    for token, digits, values in (
+        ("YYYY", 4, y),
+        ("MM", 2, mo),
+        ("DD", 2, d),
+        ("hh", 2, h),
+        ("mm", 2, mi),
+        ("ss", 2, s),
+    ):
+        at = pattern.find(token)
+        if at >= 0:
+            _put(chars, at, digits, values)
+    return chars
+
+
+def _format(us: np.ndarray, date_pattern: str, time_pattern: str, time_step_s: int) -> pa.Array:
+    """Timestamps formatted as date_pattern + time_pattern, by lookup: the dates of a sandbox span a few thousand
+    days and the times of day at most 86,400 values, so each part is rendered once per distinct value."""
     us = np.asarray(us)
     if us.dtype.kind == "M":
         valid = ~np.isnat(us)
@@ -69,45 +88,46 @@ def _valid_and_clean(us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     else:
         raw = us.astype(np.int64)
         valid = raw != np.iinfo(np.int64).min
-    return np.where(valid, raw, 0), valid
+    raw = np.where(valid, raw, 0)
+    secs = raw // 1_000_000
+    days = secs // 86_400
+    first = int(days.min()) if days.size else 0
+    day_idx = days - first
+    n_days = int(day_idx.max()) + 1 if days.size else 0
+    day_table = _render(date_pattern, (first + np.arange(n_days, dtype=np.int64)) * 86_400_000_000)
+    steps = 86_400 // time_step_s
+    time_table = _render(time_pattern, np.arange(steps, dtype=np.int64) * time_step_s * 1_000_000)
+    width_d, width_t = len(date_pattern), len(time_pattern)
+    chars = np.empty((raw.size, width_d + width_t), dtype=np.uint8)
+    chars[:, :width_d] = day_table[day_idx]
+    chars[:, width_d:] = time_table[(secs - days * 86_400) // time_step_s]
+    return fixed_width_array(chars, valid)
 
 
 def iso_seconds(us: np.ndarray) -> pa.Array:
-    """Timestamps (datetime64 or int64 microseconds) as "YYYY-MM-DDTHH:MM:SS" strings; NaT becomes NULL."""
-    raw, valid = _valid_and_clean(us)
-    y, mo, d, h, mi, s = _civil(raw)
-    chars = np.empty((raw.size, 19), dtype=np.uint8)
-    chars[:, [4, 7]] = ord("-")
-    chars[:, 10] = ord("T")
-    chars[:, [13, 16]] = ord(":")
-    for start, digits, values in ((0, 4, y), (5, 2, mo), (8, 2, d), (11, 2, h), (14, 2, mi), (17, 2, s)):
-        _put(chars, start, digits, values)
-    return fixed_width_array(chars, valid)
+    """Timestamps (datetime64 or int64 microseconds, int64 min = NaT) as "YYYY-MM-DDTHH:MM:SS"; NaT becomes NULL."""
+    return _format(us, "YYYY-MM-DDT", "hh:mm:ss", 1)
 
 
 def us_date_minutes(us: np.ndarray) -> pa.Array:
     """Timestamps as "MM/DD/YYYY HH:MM" strings (the alternate export format); NaT becomes NULL."""
-    raw, valid = _valid_and_clean(us)
-    y, mo, d, h, mi, _ = _civil(raw)
-    chars = np.empty((raw.size, 16), dtype=np.uint8)
-    chars[:, [2, 5]] = ord("/")
-    chars[:, 10] = ord(" ")
-    chars[:, 13] = ord(":")
-    for start, digits, values in ((0, 2, mo), (3, 2, d), (6, 4, y), (11, 2, h), (14, 2, mi)):
-        _put(chars, start, digits, values)
-    return fixed_width_array(chars, valid)
+    return _format(us, "MM/DD/YYYY ", "hh:mm", 60)
+
+
+_HEX_PAIRS = np.array([[ord(f"{i:02x}"[0]), ord(f"{i:02x}"[1])] for i in range(256)], dtype=np.uint8)
+
+
+def uuid4_chars(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` lower-case RFC 4122 version-4 UUIDs as an (n, 36) ASCII matrix, from the seeded generator."""
+    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16)
+    chars = np.full((n, 36), ord("-"), dtype=np.uint8)
+    for dst, lo, hi in ((0, 0, 4), (9, 4, 6), (14, 6, 8), (19, 8, 10), (24, 10, 16)):
+        chars[:, dst : dst + 2 * (hi - lo)] = _HEX_PAIRS[raw[:, lo:hi]].reshape(n, -1)
+    chars[:, 14] = ord("4")  # version nibble
+    chars[:, 19] = _HEX_PAIRS[(raw[:, 8] & 0x3F) | 0x80, 0]  # variant bits 10xx
+    return chars
 
 
 def uuid4_array(rng: np.random.Generator, n: int) -> pa.Array:
     """``n`` lower-case RFC 4122 version-4 UUID strings drawn from the seeded generator (never ``uuid.uuid4()``)."""
-    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    hexchars = np.empty((n, 32), dtype=np.uint8)
-    hexchars[:, 0::2] = _HEX[raw >> 4]
-    hexchars[:, 1::2] = _HEX[raw & 0x0F]
-    chars = np.full((n, 36), ord("-"), dtype=np.uint8)
-    for dst, src in ((0, 0), (9, 8), (14, 12), (19, 16), (24, 20)):
-        width = 8 if dst == 0 else (12 if dst == 24 else 4)
-        chars[:, dst : dst + width] = hexchars[:, src : src + width]
-    return fixed_width_array(chars)
+    return fixed_width_array(uuid4_chars(rng, n))

@@ -122,19 +122,22 @@ def _csv_lines(rows: object) -> list[str]:
     return sink.lines
 
 
-def _as_text(scores: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Every file column as Python strings, formatted as in the contract (4 decimals, ISO date, "" for missing)."""
-    out: dict[str, np.ndarray] = {}
+def _as_text(scores: pd.DataFrame, columns: list[str]) -> list[list[str]]:
+    """Every file column as a list of Python strings, formatted as in the contract (4 decimals, "" for missing).
+
+    Plain lists, not a DataFrame: pandas would turn them back into Arrow strings, which iterate ten times slower.
+    """
+    out: list[list[str]] = []
     for col in columns:
         values = scores[col]
         if _P_COLUMN.match(col):
-            text = values.astype("float64").map("{:.4f}".format)
+            text = [f"{v:.4f}" for v in values.to_numpy(dtype="float64")]
         elif col == "lead_score":
-            text = values.astype("int64").astype(str)
+            text = [str(v) for v in values.to_numpy(dtype="int64")]
         else:
-            text = values.astype("string").fillna("")
-        out[col] = text.astype(object).to_numpy()
-    return pd.DataFrame(out)
+            text = values.astype("string").fillna("").to_numpy(dtype=object).tolist()
+        out.append(text)
+    return out
 
 
 def file_columns(scores: pd.DataFrame) -> list[str]:
@@ -269,7 +272,7 @@ def write_score_files(
         writer = _ChunkWriter(staging, header, chunk_rows, chunk_bytes)
         for start in range(0, len(delivered), _BLOCK_ROWS):
             block = _as_text(delivered.iloc[start : start + _BLOCK_ROWS], columns)
-            rows = zip(*(block[c] for c in columns), strict=True)
+            rows = zip(*block, strict=True)
             writer.add([line.encode("utf-8") for line in _csv_lines(rows)])
         chunks = writer.finish()
         files = []

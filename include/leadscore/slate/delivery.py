@@ -127,7 +127,14 @@ def _make_hook(conn_id: str) -> Any:
 
     # conn_retry_attempts=1: the hook's own retry sleeps ~5 s per attempt even on a host-key mismatch; connection
     # failures are retried here, per chunk, where a host-key mismatch is not retried at all.
-    hook = SFTPHook(ssh_conn_id=conn_id, conn_retry_attempts=1)
+    try:
+        hook = SFTPHook(ssh_conn_id=conn_id, conn_retry_attempts=1)
+    except Exception as exc:  # the hook parses the connection here: every failure is a configuration error
+        raise DeliveryConfigError(
+            f"connection {conn_id!r} cannot be used for SFTP: {type(exc).__name__}: {exc}. Define it (e.g. "
+            f"AIRFLOW_CONN_{conn_id.upper()}) with host, port, login, password or key, and extra 'host_key' given "
+            "as '<key type> <base64>', e.g. 'ssh-ed25519 AAAA...' (a bare base64 key is read as ssh-rsa)"
+        ) from exc
     if hook.no_host_key_check or hook.allow_host_key_change:
         raise DeliveryConfigError(
             f"connection {conn_id!r} disables host key checking (no_host_key_check or allow_host_key_change); "
@@ -278,6 +285,16 @@ def _send_chunk(sftp: Any, local: Path, remote_dir: str, chunk: ScoreFile, state
     return final
 
 
+def _discard_part(session: _Session, part: str) -> None:
+    """Remove a failed chunk's ``.part`` when the connection still works (the next run removes it otherwise)."""
+    try:
+        if session.sftp is None:
+            session.open()
+        _remove_if_present(session.sftp, part)
+    except Exception as exc:
+        _LOG.warning("could not remove %s after the failed delivery (%s); the next delivery removes it", part, exc)
+
+
 def _retryable(exc: BaseException) -> bool:
     import paramiko
 
@@ -372,6 +389,7 @@ def deliver(
                         if not _retryable(exc):
                             raise
                         if attempt == settings.delivery_retries:
+                            _discard_part(session, posixpath.join(remote_dir, chunk.name + ".part"))
                             raise ChunkDeliveryError(
                                 f"chunk {chunk.name} of {manifest.scored_on} failed {attempt} times, last with "
                                 f"{type(exc).__name__}: {exc}; {len(sent)} chunks sent in this run are recorded in "
