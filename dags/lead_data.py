@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
-
 from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, weekly_timetable
 
 with DAG(
@@ -27,7 +26,12 @@ a re-run; bad rows go to `LEADSCORE_HOME/quarantine/` with a reason per row.
     dagrun_timeout=timedelta(hours=2),
     tags=["leadscore", "slate", "data"],
     params={
-        "as_of": Param(None, type=["null", "string"], format="date", description="Manual runs: process the week ending on or before this date"),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Manual runs: process the week ending on or before this date",
+        ),
         "full_history": Param(False, type="boolean", description="Reload the whole history up to the interval end"),
     },
 ) as dag:
@@ -39,7 +43,9 @@ a re-run; bad rows go to `LEADSCORE_HOME/quarantine/` with a reason per row.
         from leadscore.tasks.data import extract_week
 
         rc = run_context(context)
-        summary = extract_week(rc.settings, rc.interval, slate_api_config(), full_history=bool(rc.params.get("full_history")))
+        summary = extract_week(
+            rc.settings, rc.interval, slate_api_config(), full_history=bool(rc.params.get("full_history"))
+        )
         context["outlet_events"][EXTRACT_ASSET].extra = {"interval_end": rc.interval.end.isoformat()}
         return summary
 

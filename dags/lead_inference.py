@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
-
 from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, weekly_timetable
 
 with DAG(
@@ -28,8 +27,19 @@ what is missing or different. `dry_run` writes files and the manifest without up
     tags=["leadscore", "slate", "scoring"],
     params={
         "dry_run": Param(False, type="boolean", description="Write files and manifest, do not upload"),
-        "lookback_days": Param(365, type="integer", minimum=7, maximum=3650, description="Score leads that originated within this many days"),
-        "as_of": Param(None, type=["null", "string"], format="date", description="Manual runs: score as of the end of the week ending on or before this date"),
+        "lookback_days": Param(
+            365,
+            type="integer",
+            minimum=7,
+            maximum=3650,
+            description="Score leads that originated within this many days",
+        ),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Manual runs: score as of the end of the week ending on or before this date",
+        ),
     },
 ) as dag:
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
-
 from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, monthly_timetable
 
 with DAG(
@@ -27,9 +26,22 @@ as a visible warning. Everything is tracked in MLflow (`make mlflow`).
     dagrun_timeout=timedelta(hours=3),
     tags=["leadscore", "model", "training"],
     params={
-        "horizon_days": Param(30, type="integer", minimum=1, maximum=365, description="H: predict an application within H days"),
-        "window_days": Param(1095, type="integer", minimum=90, maximum=3650, description="Train on leads that originated in this many days before as_of"),
-        "as_of": Param(None, type=["null", "string"], format="date", description="Train as of this date (default: the latest extract's end)"),
+        "horizon_days": Param(
+            30, type="integer", minimum=1, maximum=365, description="H: predict an application within H days"
+        ),
+        "window_days": Param(
+            1095,
+            type="integer",
+            minimum=90,
+            maximum=3650,
+            description="Train on leads that originated in this many days before as_of",
+        ),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Train as of this date (default: the latest extract's end)",
+        ),
     },
 ) as dag:
 
@@ -53,9 +65,12 @@ as a visible warning. Everything is tracked in MLflow (`make mlflow`).
 
     @task
     def report_gate(result: dict) -> None:
-        """Surface the gate's decision: a failed gate is a warning in the log, the champion stays."""
+        """Surface the gate's decision: a failed gate shows as a skipped task with its reasons; the champion stays."""
+        from airflow.sdk.exceptions import AirflowSkipException
         from leadscore.tasks.training import report_gate as report
 
         report(result)
+        if result.get("gate") != "passed":
+            raise AirflowSkipException(f"gate failed, champion unchanged: {'; '.join(result.get('gate_reasons', []))}")
 
     report_gate(train_and_register(build_training_set()))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 
 import pytest
-
 from leadscore.intervals import Interval, resolve_interval, week_ending_on_or_before, week_starting, weeks_between
 
 
@@ -39,8 +39,13 @@ def test_as_of_override_wins_and_bad_value_is_named():
 
 def test_backfill_weeks_in_order_and_complete():
     weeks = weeks_between(date(2026, 10, 28), date(2026, 11, 16))
-    assert [w.start.date() for w in weeks] == [date(2026, 10, 26), date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)]
-    assert all(a.end == b.start for a, b in zip(weeks, weeks[1:], strict=False))
+    assert [w.start.date() for w in weeks] == [
+        date(2026, 10, 26),
+        date(2026, 11, 2),
+        date(2026, 11, 9),
+        date(2026, 11, 16),
+    ]
+    assert all(a.end == b.start for a, b in itertools.pairwise(weeks))
     assert week_starting(date(2026, 11, 18)).start == datetime(2026, 11, 16)
     with pytest.raises(ValueError, match="empty"):
         weeks_between(date(2026, 11, 16), date(2026, 11, 1))

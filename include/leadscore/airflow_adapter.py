@@ -16,7 +16,11 @@ SLATE_API_CONN_ID = "slate_api"
 SLATE_SFTP_CONN_ID = "slate_sftp"
 
 # DAG params that override a setting of the same run.
-_PARAM_TO_SETTING = {"horizon_days": "horizon_days", "lookback_days": "lookback_days", "window_days": "training_window_days"}
+_PARAM_TO_SETTING = {
+    "horizon_days": "horizon_days",
+    "lookback_days": "lookback_days",
+    "window_days": "training_window_days",
+}
 
 
 @dataclass(frozen=True)

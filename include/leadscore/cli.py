@@ -46,13 +46,17 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, helptext in (("extract", "lead_data for one week"), ("score", "lead_inference for one week")):
         c = sub.add_parser(name, help=helptext)
-        c.add_argument("--week-ending", type=_date, default=None, help="score/extract the week ending on or before this date")
+        c.add_argument(
+            "--week-ending", type=_date, default=None, help="score/extract the week ending on or before this date"
+        )
         if name == "score":
             c.add_argument("--dry-run", action="store_true")
     t = sub.add_parser("train", help="lead_training as of a date")
     t.add_argument("--as-of", type=_date, default=None)
 
-    tb = sub.add_parser("table", help="try the model on a flat export").add_subparsers(dest="table_command", required=True)
+    tb = sub.add_parser("table", help="try the model on a flat export").add_subparsers(
+        dest="table_command", required=True
+    )
     tf = tb.add_parser("fit")
     tf.add_argument("--input", type=Path, required=True)
     tf.add_argument("--target", required=True)

@@ -33,10 +33,14 @@ def run(settings: Settings, leads: int | None = None, seed: int | None = None) -
     n_leads = leads or settings.sandbox_leads
     _step(1, total, f"sandbox Slate: {n_leads:,} leads, seed {seed or settings.sandbox_seed} in {settings.sandbox_dir}")
     now = datetime.now(UTC).replace(tzinfo=None)
-    generated = ensure_generated(settings.sandbox_dir, n_leads, seed or settings.sandbox_seed, end=week_ending_on_or_before(now).end)
+    generated = ensure_generated(
+        settings.sandbox_dir, n_leads, seed or settings.sandbox_seed, end=week_ending_on_or_before(now).end
+    )
     meta = read_meta(settings.sandbox_dir)
     week = week_ending_on_or_before(datetime.fromisoformat(str(meta["end"])))
-    print(f"      {'generated' if generated else 'reused'}; its 'now' is {week.end:%Y-%m-%d}; week {week.start:%Y-%m-%d} -> {week.end:%Y-%m-%d}")
+    print(
+        f"      {'generated' if generated else 'reused'}; its 'now' is {week.end:%Y-%m-%d}; week {week.start:%Y-%m-%d} -> {week.end:%Y-%m-%d}"
+    )
 
     with start_sandbox(settings.sandbox_dir) as sandbox:
         print(f"      web service {sandbox.web_url}  SFTP 127.0.0.1:{sandbox.sftp_port} (host key pinned)")
@@ -74,9 +78,13 @@ def summary_text(settings: Settings, week_key: str, imported: list, seconds: flo
     if tr:
         lines.append(f"training model {tr.get('chosen')} v{tr.get('version')}  gate: {tr.get('gate')}")
         for name, m in (tr.get("holdout") or {}).items():
-            lines.append(f"         {name:<10} AUC {m.get('auc', float('nan')):.3f}  log loss {m.get('log_loss', float('nan')):.4f}  Brier {m.get('brier', float('nan')):.4f}")
+            lines.append(
+                f"         {name:<10} AUC {m.get('auc', float('nan')):.3f}  log loss {m.get('log_loss', float('nan')):.4f}  Brier {m.get('brier', float('nan')):.4f}"
+            )
     if sc:
-        lines.append(f"scoring  {sc.get('scored', 0):,} open leads as of {sc.get('scored_on')}  by tier {json.dumps(sc.get('tiers', {}))}")
+        lines.append(
+            f"scoring  {sc.get('scored', 0):,} open leads as of {sc.get('scored_on')}  by tier {json.dumps(sc.get('tiers', {}))}"
+        )
         lines.append(f"         files: {sc.get('files')} in {sc.get('out_dir')}")
     if dl:
         lines.append(f"delivery sent {dl.get('sent')} skipped {dl.get('skipped')} to {dl.get('remote_dir')}")

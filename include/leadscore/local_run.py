@@ -80,7 +80,9 @@ def ensure_airflow_db(env: dict[str, str], log_dir: Path) -> None:
     marker.touch()
 
 
-def dags_test(dag_id: str, logical_date: datetime | date, env: dict[str, str], log_dir: Path, conf: dict | None = None) -> float:
+def dags_test(
+    dag_id: str, logical_date: datetime | date, env: dict[str, str], log_dir: Path, conf: dict | None = None
+) -> float:
     """Run one DAG run in-process with `airflow dags test` (no scheduler needed); returns seconds.
 
     Raises:
@@ -96,7 +98,7 @@ def dags_test(dag_id: str, logical_date: datetime | date, env: dict[str, str], l
     started = time.monotonic()
     _run(cmd, env, log, f"{dag_id} for {stamp}")
     text = log.read_text(errors="replace")
-    if "DagRunState.FAILED" in text or "state=failed" in text.lower() and "dagrun" in text.lower():
+    if "DagRunState.FAILED" in text or ("state=failed" in text.lower() and "dagrun" in text.lower()):
         raise AirflowRunError(f"{dag_id} for {stamp} failed; see {log}")
     return time.monotonic() - started
 
@@ -111,7 +113,9 @@ def _run(cmd: list[str], env: dict[str, str], log: Path, what: str) -> None:
 
 
 @contextlib.contextmanager
-def slate_connections(settings: Settings, web_port: int = 0, sftp_port: int = 0) -> Iterator[tuple[dict[str, str], object]]:
+def slate_connections(
+    settings: Settings, web_port: int = 0, sftp_port: int = 0
+) -> Iterator[tuple[dict[str, str], object]]:
     """Yield (connection env vars, sandbox handle or None).
 
     When the environment or ``.env`` configures both Slate connections, they are used as they are; otherwise the
@@ -177,8 +181,16 @@ def mlflow_ui(settings: Settings, port: int = 5000) -> int:
     """The MLflow UI on LeadScore's tracking store, bound to 127.0.0.1; stops on Ctrl-C."""
     (settings.home_abs / "mlflow").mkdir(parents=True, exist_ok=True)
     cmd = [
-        str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", settings.tracking_uri, "--default-artifact-root", settings.artifact_location,
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        settings.tracking_uri,
+        "--default-artifact-root",
+        settings.artifact_location,
     ]
     print(f"MLflow UI: http://127.0.0.1:{port}  (store {settings.tracking_uri})")
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)

@@ -29,25 +29,63 @@ def _tuple_of_floats(raw: str) -> tuple[float, ...]:
 class Settings:
     """All tunable settings of LeadScore. Field docs double as the README's settings table."""
 
-    home: Path = field(default=Path(".leadscore"), metadata={"doc": "Runtime state: Airflow home, MLflow store, extracts, scores, reports, sandbox"})
-    horizon_days: int = field(default=30, metadata={"doc": "H: predict an application start within H days of the scoring date"})
-    lookback_days: int = field(default=365, metadata={"doc": "Score leads whose first origin is at most this many days before the scoring date"})
+    home: Path = field(
+        default=Path(".leadscore"),
+        metadata={"doc": "Runtime state: Airflow home, MLflow store, extracts, scores, reports, sandbox"},
+    )
+    horizon_days: int = field(
+        default=30, metadata={"doc": "H: predict an application start within H days of the scoring date"}
+    )
+    lookback_days: int = field(
+        default=365,
+        metadata={"doc": "Score leads whose first origin is at most this many days before the scoring date"},
+    )
     chunk_rows: int = field(default=10_000, metadata={"doc": "Maximum data rows per score file"})
     chunk_bytes: int = field(default=5_000_000, metadata={"doc": "Maximum bytes per score file"})
-    page_size: int = field(default=10_000, metadata={"doc": "Rows requested per web-service page (Slate vendors cap near 10,000)"})
-    quarantine_max_share: float = field(default=0.02, metadata={"doc": "Fail the data run when more than this share of rows is quarantined"})
-    landmark_days: tuple[int, ...] = field(default=(0, 1, 3, 7, 14, 30, 60, 90, 180, 270), metadata={"doc": "Lead-age landmarks (days) of the training rows"})
-    training_window_days: int = field(default=3 * 365, metadata={"doc": "Train on leads whose first origin falls in this many days before the training date"})
-    tier_cuts: tuple[float, ...] = field(default=(0.05, 0.20, 0.50), metadata={"doc": "Cumulative top shares of tiers A, B, C (the rest is D)"})
-    min_scored_leads: int = field(default=100, metadata={"doc": "Refuse to deliver when fewer leads than this are scored"})
-    max_tier_change_share: float = field(default=0.60, metadata={"doc": "Refuse to deliver when more than this share of leads changed tier since last week"})
-    gate_tolerance: float = field(default=0.005, metadata={"doc": "A challenger may be this much worse in holdout log loss than the champion and still be promoted"})
+    page_size: int = field(
+        default=10_000, metadata={"doc": "Rows requested per web-service page (Slate vendors cap near 10,000)"}
+    )
+    quarantine_max_share: float = field(
+        default=0.02, metadata={"doc": "Fail the data run when more than this share of rows is quarantined"}
+    )
+    landmark_days: tuple[int, ...] = field(
+        default=(0, 1, 3, 7, 14, 30, 60, 90, 180, 270),
+        metadata={"doc": "Lead-age landmarks (days) of the training rows"},
+    )
+    training_window_days: int = field(
+        default=3 * 365,
+        metadata={"doc": "Train on leads whose first origin falls in this many days before the training date"},
+    )
+    tier_cuts: tuple[float, ...] = field(
+        default=(0.05, 0.20, 0.50), metadata={"doc": "Cumulative top shares of tiers A, B, C (the rest is D)"}
+    )
+    min_scored_leads: int = field(
+        default=100, metadata={"doc": "Refuse to deliver when fewer leads than this are scored"}
+    )
+    max_tier_change_share: float = field(
+        default=0.60,
+        metadata={"doc": "Refuse to deliver when more than this share of leads changed tier since last week"},
+    )
+    gate_tolerance: float = field(
+        default=0.005,
+        metadata={
+            "doc": "A challenger may be this much worse in holdout log loss than the champion and still be promoted"
+        },
+    )
     gate_min_auc: float = field(default=0.70, metadata={"doc": "Absolute holdout AUC floor for promotion"})
-    survival_preference: float = field(default=0.002, metadata={"doc": "Prefer the Cox model when its log loss is within this of the best candidate"})
-    control_share: float = field(default=0.0, metadata={"doc": "Seeded random share of scored leads flagged as control (treated as unscored)"})
+    survival_preference: float = field(
+        default=0.002, metadata={"doc": "Prefer the Cox model when its log loss is within this of the best candidate"}
+    )
+    control_share: float = field(
+        default=0.0, metadata={"doc": "Seeded random share of scored leads flagged as control (treated as unscored)"}
+    )
     delivery_retries: int = field(default=3, metadata={"doc": "Attempts per score-file chunk on SFTP errors"})
-    remote_dir: str = field(default="/incoming/lead_scores", metadata={"doc": "SFTP folder Slate's Source Format watches"})
-    mlflow_tracking_uri: str = field(default="", metadata={"doc": "MLflow tracking URI; empty means a SQLite store under home"})
+    remote_dir: str = field(
+        default="/incoming/lead_scores", metadata={"doc": "SFTP folder Slate's Source Format watches"}
+    )
+    mlflow_tracking_uri: str = field(
+        default="", metadata={"doc": "MLflow tracking URI; empty means a SQLite store under home"}
+    )
     model_name: str = field(default="lead_propensity", metadata={"doc": "Registered model name in MLflow"})
     sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
     sandbox_seed: int = field(default=7, metadata={"doc": "Seed of the demo's sandbox generator"})
@@ -143,7 +181,11 @@ def _check(s: Settings) -> None:
         raise SettingsError("LEADSCORE_CHUNK_ROWS must be positive and LEADSCORE_CHUNK_BYTES at least 1024")
     if not 0 <= s.quarantine_max_share <= 1:
         raise SettingsError(f"LEADSCORE_QUARANTINE_MAX_SHARE must be in [0, 1], got {s.quarantine_max_share}")
-    if len(s.tier_cuts) != 3 or list(s.tier_cuts) != sorted(s.tier_cuts) or not 0 < s.tier_cuts[0] < s.tier_cuts[-1] < 1:
+    if (
+        len(s.tier_cuts) != 3
+        or list(s.tier_cuts) != sorted(s.tier_cuts)
+        or not 0 < s.tier_cuts[0] < s.tier_cuts[-1] < 1
+    ):
         raise SettingsError(f"LEADSCORE_TIER_CUTS must be three increasing shares in (0, 1), got {s.tier_cuts}")
     if not 0 <= s.control_share < 1:
         raise SettingsError(f"LEADSCORE_CONTROL_SHARE must be in [0, 1), got {s.control_share}")

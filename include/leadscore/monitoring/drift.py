@@ -70,8 +70,9 @@ def numeric_shares(values: np.ndarray, bins: list[float]) -> tuple[np.ndarray, f
     x = np.asarray(values, dtype=float)
     missing = ~np.isfinite(x)
     n = x.size
-    counts = np.bincount(np.searchsorted(np.asarray(bins, dtype=float), x[~missing], side="left"),
-                         minlength=len(bins) + 1)
+    counts = np.bincount(
+        np.searchsorted(np.asarray(bins, dtype=float), x[~missing], side="left"), minlength=len(bins) + 1
+    )
     present = n - int(missing.sum())
     shares = counts / present if present else np.zeros(len(bins) + 1)
     return shares, (float(missing.sum()) / n if n else 0.0)
@@ -132,7 +133,7 @@ def reference_profile(
         raise ValueError(f"reference_profile found none of the feature columns {list(FEATURE_COLUMNS)[:5]}...")
     profile: dict[str, Any] = {
         "version": PROFILE_VERSION,
-        "n_rows": int(len(features)),
+        "n_rows": len(features),
         "features": {name: profile_column(name, features[name]) for name in names},
         "score": profile_column("score", pd.Series(scores)),
     }
@@ -197,8 +198,7 @@ def column_drift(name: str, spec: Mapping[str, Any], column: pd.Series) -> dict[
         unseen = sorted(set(now) - set(ref))
         expected = np.append([ref.get(k, 0.0) * (1 - m_ref) for k in labels], m_ref)
         actual = np.append([now.get(k, 0.0) * (1 - m_now) for k in labels], m_now)
-    return {"feature": name, "psi": psi(expected, actual), "missing_ref": m_ref, "missing_now": m_now,
-            "unseen": unseen}
+    return {"feature": name, "psi": psi(expected, actual), "missing_ref": m_ref, "missing_now": m_now, "unseen": unseen}
 
 
 def feature_drift(profile: Mapping[str, Any], features: pd.DataFrame) -> pd.DataFrame:
@@ -235,8 +235,12 @@ def score_drift(profile: Mapping[str, Any], scores: np.ndarray) -> dict[str, Any
         raise ReferenceProfileError("reference profile has no numeric 'score' spec; rebuild it with reference_profile")
     drift = column_drift("score", spec, pd.Series(np.asarray(scores, dtype=float)))
     current, _ = numeric_shares(np.asarray(scores, dtype=float), list(spec["bins"]))
-    return {"psi": drift["psi"], "bins": list(spec["bins"]), "reference_shares": list(spec["shares"]),
-            "current_shares": [float(s) for s in current]}
+    return {
+        "psi": drift["psi"],
+        "bins": list(spec["bins"]),
+        "reference_shares": list(spec["shares"]),
+        "current_shares": [float(s) for s in current],
+    }
 
 
 def missing_shares(features: pd.DataFrame) -> dict[str, float]:

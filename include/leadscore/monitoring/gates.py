@@ -29,13 +29,24 @@ class MonitoringGateError(RuntimeError):
 class MonitoringThresholds:
     """Warning and failure bounds of the weekly monitoring (override with ``LEADSCORE_MON_<FIELD>``)."""
 
-    auc_floor: float = field(default=0.65, metadata={"doc": "Fail when the realized AUC is below this for auc_floor_weeks weeks in a row (one week: warning)"})
+    auc_floor: float = field(
+        default=0.65,
+        metadata={
+            "doc": "Fail when the realized AUC is below this for auc_floor_weeks weeks in a row (one week: warning)"
+        },
+    )
     auc_floor_weeks: int = field(default=2, metadata={"doc": "Consecutive weeks below auc_floor that fail the run"})
-    min_realized_leads: int = field(default=100, metadata={"doc": "Judge the realized AUC only on at least this many labelled leads"})
-    score_psi_fail: float = field(default=0.25, metadata={"doc": "Fail when the score's PSI vs the training reference exceeds this"})
+    min_realized_leads: int = field(
+        default=100, metadata={"doc": "Judge the realized AUC only on at least this many labelled leads"}
+    )
+    score_psi_fail: float = field(
+        default=0.25, metadata={"doc": "Fail when the score's PSI vs the training reference exceeds this"}
+    )
     score_psi_warn: float = field(default=0.10, metadata={"doc": "Warn when the score's PSI exceeds this"})
     feature_psi_warn: float = field(default=0.10, metadata={"doc": "Warn when any feature's PSI exceeds this"})
-    missing_jump_warn: float = field(default=0.10, metadata={"doc": "Warn when a field's missing share rises by more than this over the reference"})
+    missing_jump_warn: float = field(
+        default=0.10, metadata={"doc": "Warn when a field's missing share rises by more than this over the reference"}
+    )
 
 
 def load_thresholds(environ: Mapping[str, str] | None = None) -> MonitoringThresholds:
@@ -101,30 +112,43 @@ def assess(metrics: Mapping[str, Any], thresholds: MonitoringThresholds) -> tupl
     failures: list[str] = []
     warnings: list[str] = []
 
-    series = [(str(d), float(a), float(n)) for d, a, n in metrics.get("realized_auc_series", [])
-              if _finite(a) and _finite(n) and n >= t.min_realized_leads]
+    series = [
+        (str(d), float(a), float(n))
+        for d, a, n in metrics.get("realized_auc_series", [])
+        if _finite(a) and _finite(n) and n >= t.min_realized_leads
+    ]
     if series and series[-1][0] == str(metrics.get("scored_on", series[-1][0])):
-        recent = series[-t.auc_floor_weeks:]
+        recent = series[-t.auc_floor_weeks :]
         below = [s for s in recent if s[1] < t.auc_floor]
         last = series[-1]
         if len(recent) >= t.auc_floor_weeks and len(below) == len(recent):
             weeks = ", ".join(f"{d}: {a:.3f}" for d, a, _ in recent)
-            failures.append(f"realized AUC below the floor {t.auc_floor:.2f} for {t.auc_floor_weeks} weeks in a row "
-                            f"({weeks}); retrain or investigate the data")
+            failures.append(
+                f"realized AUC below the floor {t.auc_floor:.2f} for {t.auc_floor_weeks} weeks in a row "
+                f"({weeks}); retrain or investigate the data"
+            )
         elif last[1] < t.auc_floor:
-            warnings.append(f"realized AUC {last[1]:.3f} is below the floor {t.auc_floor:.2f} this week "
-                            f"({int(last[2])} leads); a second week below fails the run")
+            warnings.append(
+                f"realized AUC {last[1]:.3f} is below the floor {t.auc_floor:.2f} this week "
+                f"({int(last[2])} leads); a second week below fails the run"
+            )
 
     score_psi = metrics.get("score_psi")
     if _finite(score_psi):
         if score_psi > t.score_psi_fail:
-            failures.append(f"score PSI {score_psi:.3f} exceeds {t.score_psi_fail:.2f}: this week's score "
-                            "distribution moved far from the training reference; retrain or investigate the inputs")
+            failures.append(
+                f"score PSI {score_psi:.3f} exceeds {t.score_psi_fail:.2f}: this week's score "
+                "distribution moved far from the training reference; retrain or investigate the inputs"
+            )
         elif score_psi > t.score_psi_warn:
-            warnings.append(f"score PSI {score_psi:.3f} exceeds {t.score_psi_warn:.2f}: the score distribution is shifting")
+            warnings.append(
+                f"score PSI {score_psi:.3f} exceeds {t.score_psi_warn:.2f}: the score distribution is shifting"
+            )
 
-    drifting = sorted(((v, k) for k, v in metrics.get("feature_psi", {}).items()
-                       if _finite(v) and v > t.feature_psi_warn), reverse=True)
+    drifting = sorted(
+        ((v, k) for k, v in metrics.get("feature_psi", {}).items() if _finite(v) and v > t.feature_psi_warn),
+        reverse=True,
+    )
     if drifting:
         listed = ", ".join(f"{k} ({v:.2f})" for v, k in drifting[:8])
         more = f" and {len(drifting) - 8} more" if len(drifting) > 8 else ""
@@ -132,23 +156,28 @@ def assess(metrics: Mapping[str, Any], thresholds: MonitoringThresholds) -> tupl
 
     unseen = list(metrics.get("unseen_sources", []))
     if unseen:
-        warnings.append(f"{len(unseen)} source label(s) unseen in training: {', '.join(map(str, unseen[:10]))}; "
-                        "map them in data.clean.SOURCE_LABELS or retrain")
+        warnings.append(
+            f"{len(unseen)} source label(s) unseen in training: {', '.join(map(str, unseen[:10]))}; "
+            "map them in data.clean.SOURCE_LABELS or retrain"
+        )
 
-    jumps = sorted(((v, k) for k, v in metrics.get("missing_jump", {}).items()
-                    if _finite(v) and v > t.missing_jump_warn), reverse=True)
+    jumps = sorted(
+        ((v, k) for k, v in metrics.get("missing_jump", {}).items() if _finite(v) and v > t.missing_jump_warn),
+        reverse=True,
+    )
     if jumps:
         listed = ", ".join(f"{k} (+{v:.0%})" for v, k in jumps)
         warnings.append(f"missing values jumped past +{t.missing_jump_warn:.0%} of rows in {listed}")
 
     if metrics.get("reference_missing"):
-        warnings.append("the champion has no training reference profile: drift was not measured "
-                        "(retrain so the model stores one)")
+        warnings.append(
+            "the champion has no training reference profile: drift was not measured (retrain so the model stores one)"
+        )
     return failures, warnings
 
 
 def status_of(failures: list[str], warnings: list[str]) -> str:
-    """"failed" with any failure, else "warning" with any warning, else "ok"."""
+    """ "failed" with any failure, else "warning" with any warning, else "ok"."""
     return "failed" if failures else "warning" if warnings else "ok"
 
 
@@ -166,5 +195,6 @@ def check_gates(result: MonitoringResult, thresholds: MonitoringThresholds) -> N
     if failures:
         raise MonitoringGateError(
             f"monitoring of {result.scored_on.isoformat()} failed {len(failures)} check(s): "
-            + "; ".join(failures) + f". Report: {result.report_path}"
+            + "; ".join(failures)
+            + f". Report: {result.report_path}"
         )

@@ -61,8 +61,9 @@ def score_dates(scores_dir: Path) -> list[date]:
     return sorted(out)
 
 
-def mature_dates(available: list[date], scored_on: date, horizon_days: int, lags: tuple[int, ...] = LAGS
-                 ) -> list[tuple[int, date]]:
+def mature_dates(
+    available: list[date], scored_on: date, horizon_days: int, lags: tuple[int, ...] = LAGS
+) -> list[tuple[int, date]]:
     """For each lag k, the latest score date in ``(scored_on - (k+1)H, scored_on - kH]``, when there is one.
 
     Each such date's horizon has fully passed by ``scored_on``; weekly scoring makes a new date mature each week.
@@ -89,8 +90,9 @@ def probability_column(scores: pd.DataFrame) -> tuple[str, int]:
     return found[0]
 
 
-def label_outcomes(scores: pd.DataFrame, leads: pd.DataFrame, scored_on: date, horizon_days: int
-                   ) -> tuple[pd.DataFrame, dict[str, int]]:
+def label_outcomes(
+    scores: pd.DataFrame, leads: pd.DataFrame, scored_on: date, horizon_days: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Join past scores to the leads' applications and label each lead applied (1) or not (0) within H days.
 
     Args:
@@ -112,12 +114,14 @@ def label_outcomes(scores: pd.DataFrame, leads: pd.DataFrame, scored_on: date, h
     t1 = t0 + pd.Timedelta(days=horizon_days)
     apps = leads[["person_guid", "application_created"]].drop_duplicates("person_guid", keep="last")
     apps = apps.astype({"person_guid": "string"})
-    frame = pd.DataFrame({
-        "person_guid": scores["person_guid"].astype("string"),
-        "p": scores[p_col].to_numpy(dtype=float),
-        "lead_tier": scores["lead_tier"].astype("string") if "lead_tier" in scores else pd.NA,
-        "control": scores["control"].to_numpy(dtype="int64") if "control" in scores else 0,
-    }).merge(apps, on="person_guid", how="left", indicator=True)
+    frame = pd.DataFrame(
+        {
+            "person_guid": scores["person_guid"].astype("string"),
+            "p": scores[p_col].to_numpy(dtype=float),
+            "lead_tier": scores["lead_tier"].astype("string") if "lead_tier" in scores else pd.NA,
+            "control": scores["control"].to_numpy(dtype="int64") if "control" in scores else 0,
+        }
+    ).merge(apps, on="person_guid", how="left", indicator=True)
     known = (frame["_merge"] == "both").to_numpy()
     created = pd.to_datetime(frame["application_created"])
     before = (created <= t0).fillna(False).to_numpy(dtype=bool)
@@ -132,8 +136,9 @@ def _rate(y: np.ndarray) -> float:
     return float(y.mean()) if len(y) else float("nan")
 
 
-def realized_metrics(y: np.ndarray, p: np.ndarray, tier: np.ndarray | None = None,
-                     control: np.ndarray | None = None) -> dict[str, float]:
+def realized_metrics(
+    y: np.ndarray, p: np.ndarray, tier: np.ndarray | None = None, control: np.ndarray | None = None
+) -> dict[str, float]:
     """Realized metrics of probabilities ``p`` against outcomes ``y`` (0/1).
 
     Discrimination and calibration use every lead (control leads are scored too, just not shown to counselors).
@@ -163,8 +168,9 @@ def realized_metrics(y: np.ndarray, p: np.ndarray, tier: np.ndarray | None = Non
     return out
 
 
-def realized_performance(scores_dir: Path, leads: pd.DataFrame, scored_on: date, horizon_days: int,
-                         lags: tuple[int, ...] = LAGS) -> list[RealizedWeek]:
+def realized_performance(
+    scores_dir: Path, leads: pd.DataFrame, scored_on: date, horizon_days: int, lags: tuple[int, ...] = LAGS
+) -> list[RealizedWeek]:
     """Realized performance of the score dates H, 2H and 3H days before ``scored_on`` (those that exist).
 
     Args:
@@ -186,11 +192,15 @@ def realized_performance(scores_dir: Path, leads: pd.DataFrame, scored_on: date,
         labelled, excluded = label_outcomes(scores, leads, day, h)
         y = labelled["applied"].to_numpy()
         p = labelled["p"].to_numpy()
-        m = realized_metrics(y, p, labelled["lead_tier"].to_numpy(dtype=object, na_value=""),
-                             labelled["control"].to_numpy())
+        m = realized_metrics(
+            y, p, labelled["lead_tier"].to_numpy(dtype=object, na_value=""), labelled["control"].to_numpy()
+        )
         m.update({k: float(v) for k, v in excluded.items()})
-        curve = calibration_curve(y.astype(float), p) if len(y) >= 10 else pd.DataFrame(
-            columns=["bin", "n", "mean_predicted", "observed_rate"])
+        curve = (
+            calibration_curve(y.astype(float), p)
+            if len(y) >= 10
+            else pd.DataFrame(columns=["bin", "n", "mean_predicted", "observed_rate"])
+        )
         out.append(RealizedWeek(lag, day, h, m, curve))
     return out
 
@@ -204,8 +214,18 @@ def as_flat(weeks: list[RealizedWeek]) -> dict[str, Any]:
         flat[f"realized_n{suffix}"] = w.metrics["n"]
         flat[f"realized_auc{suffix}"] = w.metrics["auc"]
         if w.lag == 1:
-            for key in ("positives", "base_rate", "log_loss", "brier", "calibration_slope", "calibration_intercept",
-                        "tier_a_conversion", "tier_a_predicted", "control_conversion", "scored_conversion",
-                        "control_lift"):
+            for key in (
+                "positives",
+                "base_rate",
+                "log_loss",
+                "brier",
+                "calibration_slope",
+                "calibration_intercept",
+                "tier_a_conversion",
+                "tier_a_predicted",
+                "control_conversion",
+                "scored_conversion",
+                "control_lift",
+            ):
                 flat[f"realized_{key}"] = w.metrics[key]
     return flat

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,12 +32,14 @@ _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1a1a1a;
 background:#f6f7f9}
 main{max-width:1100px;margin:0 auto;padding:24px}
-h1{font-size:1.6rem;margin:0 0 4px}h2{font-size:1.2rem;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+h1{font-size:1.6rem;margin:0 0 4px}
+h2{font-size:1.2rem;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .status{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600;font-size:.9rem}
 .summary{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px 18px;margin:16px 0}
 .summary li{margin:4px 0}.fail{color:#b2182b;font-weight:600}.warn{color:#b35806}
 table{border-collapse:collapse;background:#fff;font-size:.85rem;margin:8px 0}
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#eef0f3}td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#eef0f3}
+td:first-child,th:first-child{text-align:left}
 figure{margin:8px 0;background:#fff;border:1px solid #ddd;border-radius:8px;padding:8px;display:inline-block}
 figure img{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#555}
 .grid{display:flex;flex-wrap:wrap;gap:12px}.muted{color:#666;font-size:.85rem}
@@ -106,8 +109,13 @@ def html_table(frame: pd.DataFrame, formats: dict[str, Any] | None = None, max_r
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
-def html_page(title: str, subtitle: str, summary_items: Sequence[str], sections: Sequence[tuple[str, str]],
-              status: str | None = None) -> str:
+def html_page(
+    title: str,
+    subtitle: str,
+    summary_items: Sequence[str],
+    sections: Sequence[tuple[str, str]],
+    status: str | None = None,
+) -> str:
     """A complete self-contained HTML page.
 
     Args:
@@ -119,15 +127,17 @@ def html_page(title: str, subtitle: str, summary_items: Sequence[str], sections:
     """
     badge = ""
     if status:
-        badge = (f' <span class="status" id="status" style="background:{STATUS_COLORS.get(status, "#555")}">'
-                 f"{esc(status.upper())}</span>")
+        badge = (
+            f' <span class="status" id="status" style="background:{STATUS_COLORS.get(status, "#555")}">'
+            f"{esc(status.upper())}</span>"
+        )
     items = "".join(f"<li>{item}</li>" for item in summary_items)
-    body = "".join(f'<section><h2>{esc(h)}</h2>{content}</section>' for h, content in sections)
+    body = "".join(f"<section><h2>{esc(h)}</h2>{content}</section>" for h, content in sections)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{esc(title)}</title>"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{esc(title)}</title>'
         f"<style>{_CSS}</style></head><body><main>"
-        f"<h1>{esc(title)}{badge}</h1><p class=\"muted\">{esc(subtitle)}</p>"
+        f'<h1>{esc(title)}{badge}</h1><p class="muted">{esc(subtitle)}</p>'
         f'<div class="summary" id="summary"><strong>Summary</strong><ul>{items}</ul></div>'
         f"{body}</main></body></html>\n"
     )
@@ -142,8 +152,11 @@ def chart_score_distribution(score_drift: dict[str, Any] | None, scores: np.ndar
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     if score_drift:
         bins = score_drift["bins"]
-        labels = [f"≤{bins[0]:.3f}"] + [f"{a:.3f}–{b:.3f}" for a, b in zip(bins[:-1], bins[1:], strict=True)] + [
-            f">{bins[-1]:.3f}"] if bins else ["all"]
+        labels = (
+            [f"≤{bins[0]:.3f}"] + [f"{a:.3f}–{b:.3f}" for a, b in itertools.pairwise(bins)] + [f">{bins[-1]:.3f}"]
+            if bins
+            else ["all"]
+        )
         x = np.arange(len(labels))
         ax.bar(x - 0.2, score_drift["reference_shares"], 0.4, label="training reference", color="#8da0cb")
         ax.bar(x + 0.2, score_drift["current_shares"], 0.4, label="this week", color="#fc8d62")
@@ -188,8 +201,11 @@ def chart_realized_over_time(history: pd.DataFrame, auc_floor: float) -> str:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.6, 3.2))
     weeks = history["scored_on"].astype(str).tolist()
     x = np.arange(len(weeks))
-    for col, label, style in (("realized_auc", "H days ago", "o-"), ("realized_auc_2h", "2H", "s--"),
-                              ("realized_auc_3h", "3H", "^:")):
+    for col, label, style in (
+        ("realized_auc", "H days ago", "o-"),
+        ("realized_auc_2h", "2H", "s--"),
+        ("realized_auc_3h", "3H", "^:"),
+    ):
         y = _series(history, col)
         if np.isfinite(y).any():
             ax1.plot(x, y, style, label=label)
@@ -293,15 +309,24 @@ def _realized_table(weeks: Sequence[RealizedWeek]) -> pd.DataFrame:
     rows = []
     for w in weeks:
         m = w.metrics
-        rows.append({
-            "scores of": w.scored_on.isoformat(), "lag": f"{w.lag}H", "leads": int(m["n"]),
-            "applied": int(m["positives"]), "rate": pct(m["base_rate"]), "AUC": fmt(m["auc"]),
-            "log loss": fmt(m["log_loss"], 4), "cal. slope": fmt(m["calibration_slope"], 2),
-            "cal. intercept": fmt(m["calibration_intercept"], 2),
-            "tier A rate": pct(m["tier_a_conversion"]), "tier A predicted": pct(m["tier_a_predicted"]),
-            "control rate": pct(m["control_conversion"]), "scored rate": pct(m["scored_conversion"]),
-            "lift vs control": fmt(m["control_lift"], 2),
-        })
+        rows.append(
+            {
+                "scores of": w.scored_on.isoformat(),
+                "lag": f"{w.lag}H",
+                "leads": int(m["n"]),
+                "applied": int(m["positives"]),
+                "rate": pct(m["base_rate"]),
+                "AUC": fmt(m["auc"]),
+                "log loss": fmt(m["log_loss"], 4),
+                "cal. slope": fmt(m["calibration_slope"], 2),
+                "cal. intercept": fmt(m["calibration_intercept"], 2),
+                "tier A rate": pct(m["tier_a_conversion"]),
+                "tier A predicted": pct(m["tier_a_predicted"]),
+                "control rate": pct(m["control_conversion"]),
+                "scored rate": pct(m["scored_conversion"]),
+                "lift vs control": fmt(m["control_lift"], 2),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -321,55 +346,89 @@ def render_weekly_report(data: WeeklyReportData, out_path: Path) -> Path:
         items += [f'<li class="warn">{esc(m)}</li>' for m in data.warnings]
         sections.append(("Alerts", f'<ul id="alerts">{"".join(items)}</ul>'))
 
-    tiers = pd.DataFrame({"tier": list(TIERS),
-                          "leads": [int(data.tier_counts.get(k, 0)) for k in TIERS],
-                          "share": [pct(data.tier_counts.get(k, 0) / data.n_scored if data.n_scored else None)
-                                    for k in TIERS]})
-    figs = figure_html(chart_score_distribution(data.score_drift, data.scores),
-                       "Score distribution this week vs the training reference")
+    tiers = pd.DataFrame(
+        {
+            "tier": list(TIERS),
+            "leads": [int(data.tier_counts.get(k, 0)) for k in TIERS],
+            "share": [pct(data.tier_counts.get(k, 0) / data.n_scored if data.n_scored else None) for k in TIERS],
+        }
+    )
+    figs = figure_html(
+        chart_score_distribution(data.score_drift, data.scores),
+        "Score distribution this week vs the training reference",
+    )
     if len(data.history):
         figs += figure_html(chart_tiers_over_time(data.history), "Tier sizes over time")
     sections.append(("This week's scores", f'<div class="grid">{figs}</div>{html_table(tiers)}'))
 
     if data.realized:
         body = html_table(_realized_table(data.realized), formats={c: str for c in _realized_table(data.realized)})
-        figs = figure_html(chart_realized_over_time(data.history, t.auc_floor), "Realized AUC and calibration over time")
+        figs = figure_html(
+            chart_realized_over_time(data.history, t.auc_floor), "Realized AUC and calibration over time"
+        )
         figs += figure_html(chart_calibration(data.realized), "Observed vs predicted rate of past scores")
         sections.append(("Realized performance", f'<div class="grid">{figs}</div>{body}'))
     else:
-        sections.append(("Realized performance", '<p id="no-realized">No past scores have a fully elapsed horizon '
-                         "yet: realized performance starts H days after the first scored week.</p>"))
+        sections.append(
+            (
+                "Realized performance",
+                '<p id="no-realized">No past scores have a fully elapsed horizon '
+                "yet: realized performance starts H days after the first scored week.</p>",
+            )
+        )
 
     if data.drift is not None and len(data.drift):
         d = data.drift
         fig = figure_html(chart_drifting_features(d, t.feature_psi_warn, t.score_psi_fail), "Top drifting features")
         table = d.assign(unseen=d["unseen"].map(lambda u: ", ".join(u)))[
-            ["feature", "psi", "missing_ref", "missing_now", "missing_jump", "unseen"]]
-        body = fig + html_table(table, formats={"missing_ref": pct, "missing_now": pct, "missing_jump": pct,
-                                                "unseen": str}, max_rows=40)
+            ["feature", "psi", "missing_ref", "missing_now", "missing_jump", "unseen"]
+        ]
+        body = fig + html_table(
+            table, formats={"missing_ref": pct, "missing_now": pct, "missing_jump": pct, "unseen": str}, max_rows=40
+        )
         if data.unseen_sources:
             body += f'<p class="warn">Unseen source labels: {esc(", ".join(data.unseen_sources))}</p>'
         sections.append(("Drift against the training reference", body))
     else:
-        sections.append(("Drift against the training reference",
-                         '<p class="muted">Feature drift not measured this week (no reference profile or no '
-                         "feature rows).</p>"))
+        sections.append(
+            (
+                "Drift against the training reference",
+                '<p class="muted">Feature drift not measured this week (no reference profile or no feature rows).</p>',
+            )
+        )
 
     if data.hazard_ratios:
-        sections.append(("What drives the champion", figure_html(chart_hazard_ratios(data.hazard_ratios),
-                                                                 "Champion's hazard ratios")))
+        sections.append(
+            (
+                "What drives the champion",
+                figure_html(chart_hazard_ratios(data.hazard_ratios), "Champion's hazard ratios"),
+            )
+        )
     if len(data.history):
-        cols = [c for c in ("scored_on", "status", "n_scored", "score_psi", "max_feature_psi", "realized_scored_on",
-                            "realized_n", "realized_auc", "realized_calibration_slope", "realized_tier_a_conversion")
-                if c in data.history]
+        cols = [
+            c
+            for c in (
+                "scored_on",
+                "status",
+                "n_scored",
+                "score_psi",
+                "max_feature_psi",
+                "realized_scored_on",
+                "realized_n",
+                "realized_auc",
+                "realized_calibration_slope",
+                "realized_tier_a_conversion",
+            )
+            if c in data.history
+        ]
         sections.append(("History", html_table(data.history[cols].iloc[::-1], max_rows=26)))
     if data.notes:
-        sections.append(("Notes", "".join(f"<p class=\"muted\">{esc(n)}</p>" for n in data.notes)))
+        sections.append(("Notes", "".join(f'<p class="muted">{esc(n)}</p>' for n in data.notes)))
 
     page = html_page(
         title=f"LeadScore weekly report {data.scored_on.isoformat()}",
         subtitle=f"Model {data.model_version or 'n/a'} · {data.n_scored:,} leads scored · "
-                 f"thresholds: AUC floor {t.auc_floor:.2f}, score PSI fail {t.score_psi_fail:.2f}",
+        f"thresholds: AUC floor {t.auc_floor:.2f}, score PSI fail {t.score_psi_fail:.2f}",
         summary_items=[esc(s) for s in data.summary],
         sections=sections,
         status=data.status,

@@ -43,7 +43,9 @@ def read_week_scores(scores_dir: Path, scored_on: date) -> pd.DataFrame:
     """
     path = Path(scores_dir) / scored_on.strftime("%Y%m%d") / SCORES_NAME
     if not path.is_file():
-        raise MonitoringInputError(f"no scores for {scored_on.isoformat()} at {path}; run the scoring of that week first")
+        raise MonitoringInputError(
+            f"no scores for {scored_on.isoformat()} at {path}; run the scoring of that week first"
+        )
     return pd.read_parquet(path)
 
 
@@ -71,15 +73,29 @@ def _num(value: Any) -> float:
     return out
 
 
-def summary_lines(scored_on: date, status: str, failures: list[str], warnings: list[str], n_scored: int,
-                  tier_counts: dict[str, int], control_n: int, model_version: str, realized: list[RealizedWeek],
-                  horizon_days: int, score_psi: float | None, drift: pd.DataFrame | None,
-                  thresholds: MonitoringThresholds) -> list[str]:
+def summary_lines(
+    scored_on: date,
+    status: str,
+    failures: list[str],
+    warnings: list[str],
+    n_scored: int,
+    tier_counts: dict[str, int],
+    control_n: int,
+    model_version: str,
+    realized: list[RealizedWeek],
+    horizon_days: int,
+    score_psi: float | None,
+    drift: pd.DataFrame | None,
+    thresholds: MonitoringThresholds,
+) -> list[str]:
     """The short text summary at the top of the weekly report, one sentence per line."""
-    lines = [f"Week of {scored_on.isoformat()}: status {status.upper()} "
-             f"({len(failures)} failure(s), {len(warnings)} warning(s))."]
-    tiers = ", ".join(f"{k} {tier_counts.get(k, 0):,} ({pct(tier_counts.get(k, 0) / n_scored if n_scored else None)})"
-                      for k in TIERS)
+    lines = [
+        f"Week of {scored_on.isoformat()}: status {status.upper()} "
+        f"({len(failures)} failure(s), {len(warnings)} warning(s))."
+    ]
+    tiers = ", ".join(
+        f"{k} {tier_counts.get(k, 0):,} ({pct(tier_counts.get(k, 0) / n_scored if n_scored else None)})" for k in TIERS
+    )
     control = f"; {control_n:,} control leads held out" if control_n else ""
     lines.append(f"{n_scored:,} leads scored by model {model_version or 'n/a'}: {tiers}{control}.")
     lag1 = next((w for w in realized if w.lag == 1), None)
@@ -92,33 +108,49 @@ def summary_lines(scored_on: date, status: str, failures: list[str], warnings: l
             f"{pct(m['tier_a_predicted'])} predicted."
         )
         if m["control_n"] > 0:
-            lines.append(f"Control group: {pct(m['control_conversion'])} of {int(m['control_n']):,} control leads "
-                         f"applied vs {pct(m['scored_conversion'])} of scored leads (lift {fmt(m['control_lift'], 2)}×).")
+            lines.append(
+                f"Control group: {pct(m['control_conversion'])} of {int(m['control_n']):,} control leads "
+                f"applied vs {pct(m['scored_conversion'])} of scored leads (lift {fmt(m['control_lift'], 2)}×)."
+            )
     elif realized:
         w = realized[0]
-        lines.append(f"Oldest judged scores ({w.scored_on.isoformat()}, lag {w.lag}H): realized AUC {fmt(w.metrics['auc'])}.")
+        lines.append(
+            f"Oldest judged scores ({w.scored_on.isoformat()}, lag {w.lag}H): realized AUC {fmt(w.metrics['auc'])}."
+        )
     else:
         lines.append(f"No realized performance yet: no scored week is at least {horizon_days} days old.")
     if score_psi is None:
         lines.append("Drift not measured: the champion has no training reference profile.")
     else:
-        word = ("stable" if score_psi <= thresholds.score_psi_warn else
-                "shifting" if score_psi <= thresholds.score_psi_fail else "a large shift")
+        word = (
+            "stable"
+            if score_psi <= thresholds.score_psi_warn
+            else "shifting"
+            if score_psi <= thresholds.score_psi_fail
+            else "a large shift"
+        )
         text = f"Score PSI {score_psi:.3f} vs training ({word})"
         if drift is not None and len(drift):
             n_over = int((drift["psi"] > thresholds.feature_psi_warn).sum())
             top = drift.iloc[0]
-            text += (f"; {n_over} feature(s) above PSI {thresholds.feature_psi_warn:.2f}, largest {top['feature']} "
-                     f"({top['psi']:.3f})")
+            text += (
+                f"; {n_over} feature(s) above PSI {thresholds.feature_psi_warn:.2f}, largest {top['feature']} "
+                f"({top['psi']:.3f})"
+            )
         lines.append(text + ".")
     if failures:
         lines.append("Action needed: " + failures[0])
     return lines
 
 
-def monitor_week(settings: Settings, scored_on: date, features: pd.DataFrame | None,
-                 champion_reference: dict[str, Any] | None, thresholds: MonitoringThresholds | None = None,
-                 leads: pd.DataFrame | None = None) -> MonitoringResult:
+def monitor_week(
+    settings: Settings,
+    scored_on: date,
+    features: pd.DataFrame | None,
+    champion_reference: dict[str, Any] | None,
+    thresholds: MonitoringThresholds | None = None,
+    leads: pd.DataFrame | None = None,
+) -> MonitoringResult:
     """Monitor one scoring week and write its report; never raises on a bad verdict (see ``gates.check_gates``).
 
     Args:
@@ -148,8 +180,14 @@ def monitor_week(settings: Settings, scored_on: date, features: pd.DataFrame | N
     realized = realized_performance(settings.scores_dir, leads, scored_on, settings.horizon_days) if len(leads) else []
     flat = as_flat(realized)
 
-    metrics: dict[str, Any] = {"scored_on": scored_on.isoformat(), "n_scored": n_scored, "horizon_days": h,
-                               "tier_counts": tier_counts, "control_n": control_n, "model_version": model_version}
+    metrics: dict[str, Any] = {
+        "scored_on": scored_on.isoformat(),
+        "n_scored": n_scored,
+        "horizon_days": h,
+        "tier_counts": tier_counts,
+        "control_n": control_n,
+        "model_version": model_version,
+    }
     notes: list[str] = []
     sdrift: dict[str, Any] | None = None
     drift: pd.DataFrame | None = None
@@ -178,32 +216,72 @@ def monitor_week(settings: Settings, scored_on: date, features: pd.DataFrame | N
     status = status_of(failures, warnings)
 
     row: dict[str, Any] = {
-        "scored_on": scored_on.isoformat(), "status": status, "n_scored": n_scored, "model_version": model_version,
-        **{f"tier_{k}": tier_counts.get(k, 0) for k in TIERS}, "control_n": control_n,
+        "scored_on": scored_on.isoformat(),
+        "status": status,
+        "n_scored": n_scored,
+        "model_version": model_version,
+        **{f"tier_{k}": tier_counts.get(k, 0) for k in TIERS},
+        "control_n": control_n,
         "score_psi": metrics.get("score_psi", np.nan),
         "max_feature_psi": float(drift["psi"].max()) if drift is not None and len(drift) else np.nan,
         "max_feature": str(drift["feature"].iloc[0]) if drift is not None and len(drift) else "",
         "features_drifting": int((drift["psi"] > thresholds.feature_psi_warn).sum()) if drift is not None else 0,
-        "unseen_sources": ", ".join(unseen), "failures": len(failures), "warnings": len(warnings),
+        "unseen_sources": ", ".join(unseen),
+        "failures": len(failures),
+        "warnings": len(warnings),
         **flat,
     }
     history = up_to(upsert_history(history_file, row), scored_on)
 
-    summary = summary_lines(scored_on, status, failures, warnings, n_scored, tier_counts, control_n, model_version,
-                            realized, h, metrics.get("score_psi"), drift, thresholds)
+    summary = summary_lines(
+        scored_on,
+        status,
+        failures,
+        warnings,
+        n_scored,
+        tier_counts,
+        control_n,
+        model_version,
+        realized,
+        h,
+        metrics.get("score_psi"),
+        drift,
+        thresholds,
+    )
     metrics["summary"] = summary
     path = render_weekly_report(
         WeeklyReportData(
-            scored_on=scored_on, status=status, summary=summary, failures=failures, warnings=warnings,
-            n_scored=n_scored, tier_counts=tier_counts, scores=p, thresholds=thresholds, history=history,
-            realized=realized, score_drift=sdrift, drift=drift, unseen_sources=unseen,
-            hazard_ratios=(champion_reference or {}).get("hazard_ratios"), model_version=model_version, notes=notes,
+            scored_on=scored_on,
+            status=status,
+            summary=summary,
+            failures=failures,
+            warnings=warnings,
+            n_scored=n_scored,
+            tier_counts=tier_counts,
+            scores=p,
+            thresholds=thresholds,
+            history=history,
+            realized=realized,
+            score_drift=sdrift,
+            drift=drift,
+            unseen_sources=unseen,
+            hazard_ratios=(champion_reference or {}).get("hazard_ratios"),
+            model_version=model_version,
+            notes=notes,
         ),
         report_path(settings.reports_dir, scored_on),
     )
     log.info("monitoring %s: %s; report %s", scored_on.isoformat(), status, path)
-    return MonitoringResult(scored_on=scored_on, status=status, messages=failures + warnings, metrics=metrics,
-                            report_path=path, history_path=history_file, failures=failures, warnings=warnings)
+    return MonitoringResult(
+        scored_on=scored_on,
+        status=status,
+        messages=failures + warnings,
+        metrics=metrics,
+        report_path=path,
+        history_path=history_file,
+        failures=failures,
+        warnings=warnings,
+    )
 
 
 __all__ = ["MonitoringInputError", "ReferenceProfileError", "monitor_week", "report_path"]

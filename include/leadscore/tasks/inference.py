@@ -47,7 +47,9 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
     from leadscore.scoring.score import score_leads
     from leadscore.scoring.select import select_leads
 
-    champion = load_champion(settings)  # fails before any data is touched: never deliver from a model that failed to load
+    champion = load_champion(
+        settings
+    )  # fails before any data is touched: never deliver from a model that failed to load
     store = ExtractStore(settings.extracts_dir)
     leads = store.read_all("leads")
     interactions = store.read_all("interactions")
@@ -58,7 +60,9 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
     previous = previous_manifest(settings.scores_dir, interval.end_date)
     safety = check_delivery_safety(scores, read_scores(previous) if previous else None, settings)
     _save_features(settings, interval, selected)
-    manifest = write_score_files(scores, settings.scores_dir, interval.end_date, settings.chunk_rows, settings.chunk_bytes)
+    manifest = write_score_files(
+        scores, settings.scores_dir, interval.end_date, settings.chunk_rows, settings.chunk_bytes
+    )
     tiers = scores["lead_tier"].value_counts().sort_index()
     summary = {
         "scored_on": interval.end_date.isoformat(),
@@ -77,7 +81,9 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
         "rows": manifest.rows,
     }
     write_summary(settings, "scoring", interval.key, summary)
-    log.info("scored %d leads as of %s with %s: %s", len(scores), summary["scored_on"], champion.version, summary["tiers"])
+    log.info(
+        "scored %d leads as of %s with %s: %s", len(scores), summary["scored_on"], champion.version, summary["tiers"]
+    )
     return summary
 
 
@@ -105,7 +111,12 @@ def deliver_week(settings: Settings, scored: dict[str, Any], dry_run: bool = Fal
 
     manifest = read_manifest(Path(scored["manifest"]))
     report = deliver(manifest, settings, dry_run=dry_run)
-    summary = {**_jsonable(report), "scored_on": scored["scored_on"], "dry_run": dry_run, "remote_dir": settings.remote_dir}
+    summary = {
+        **_jsonable(report),
+        "scored_on": scored["scored_on"],
+        "dry_run": dry_run,
+        "remote_dir": settings.remote_dir,
+    }
     write_summary(settings, "delivery", scored["key"], summary)
     return summary
 

@@ -1,0 +1,200 @@
+"""The `lead_training` steps: build the landmark training set, train and evaluate candidates, log, gate, promote."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leadscore.files import atomic_write_bytes
+from leadscore.run_log import write_summary
+from leadscore.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_BLOCK = "_block"  # persisted split: "train", "holdout" or "" (neither: inside the gap)
+
+
+class NoExtractError(RuntimeError):
+    """There is no stored extract to train on."""
+
+
+@dataclass(frozen=True)
+class StoredTrainingSet:
+    """A training set read back from disk (what model.train needs of a TrainingSet)."""
+
+    rows: Any
+    train_mask: Any
+    holdout_mask: Any
+    as_of: Any
+    split_time: Any
+    horizon_days: int
+    info: dict
+
+
+def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str, Any]:
+    """Build point-in-time landmark rows from every stored extract and split them in time.
+
+    Args:
+        settings: landmark days, training window, horizon, folders.
+        as_of: ISO date to train as of; default and upper bound: the latest extract's end (no label from the future).
+    Returns:
+        A summary with the Parquet path of the rows (and their split) and the counts.
+    Raises:
+        NoExtractError: no extract is stored yet (run lead_data first).
+    """
+    import pandas as pd
+
+    from leadscore.data.store import ExtractStore
+    from leadscore.model.training_set import attach_truth, build_landmarks, time_split
+
+    store = ExtractStore(settings.extracts_dir)
+    latest = store.latest_end("leads")
+    if latest is None or store.latest_end("interactions") is None:
+        raise NoExtractError(f"no extract under {settings.extracts_dir}: run lead_data (or `make backfill`) first")
+    cutoff = min(pd.Timestamp(as_of), pd.Timestamp(latest)) if as_of else pd.Timestamp(latest)
+    leads = store.read_all("leads")
+    interactions = store.read_all("interactions")
+    rows = build_landmarks(
+        leads, interactions, cutoff, settings.landmark_days, settings.training_window_days, settings.horizon_days
+    )
+    truth_path = settings.sandbox_dir / "truth.parquet"
+    has_truth = truth_path.exists() and _sandbox_in_use(settings)
+    if has_truth:  # sandbox only: the generator's true probability, the ceiling every model is measured against
+        rows = attach_truth(rows, pd.read_parquet(truth_path), settings.horizon_days)
+    ts = time_split(rows, cutoff, settings.horizon_days)
+    out = ts.rows.copy()
+    out[_BLOCK] = ""
+    out.loc[ts.train_mask, _BLOCK] = "train"
+    out.loc[ts.holdout_mask, _BLOCK] = "holdout"
+    folder = settings.home_abs / "training" / f"{cutoff:%Y%m%d}"
+    buf = io.BytesIO()
+    out.to_parquet(buf, index=False)
+    atomic_write_bytes(folder / "rows.parquet", buf.getvalue())
+    summary = {
+        "as_of": cutoff.isoformat(),
+        "split_time": pd.Timestamp(ts.split_time).isoformat(),
+        "horizon_days": settings.horizon_days,
+        "rows_path": str(folder / "rows.parquet"),
+        "rows": len(out),
+        "train_rows": int(ts.train_mask.sum()),
+        "holdout_rows": int(ts.holdout_mask.sum()),
+        "leads": int(out["person_guid"].nunique()),
+        "events": int(out["event"].sum()),
+        "has_truth": bool(has_truth),
+        "extract_intervals": len(store.intervals("leads")),
+        **{f"info.{k}": v for k, v in (ts.info or {}).items() if isinstance(v, int | float | str)},
+    }
+    atomic_write_bytes(folder / "training_set.json", json.dumps(summary, indent=2, default=str).encode())
+    log.info("training set: %s", summary)
+    return summary
+
+
+def _sandbox_in_use(settings: Settings) -> bool:
+    """The ceiling is attached only when the extracts came from the sandbox (its credentials file exists)."""
+    return (settings.sandbox_dir / "credentials.json").exists()
+
+
+def load_training_set(built: dict[str, Any]) -> StoredTrainingSet:
+    """Read a training set written by build_training_set."""
+    import pandas as pd
+
+    rows = pd.read_parquet(built["rows_path"])
+    block = rows.pop(_BLOCK).to_numpy()
+    return StoredTrainingSet(
+        rows=rows,
+        train_mask=block == "train",
+        holdout_mask=block == "holdout",
+        as_of=pd.Timestamp(built["as_of"]),
+        split_time=pd.Timestamp(built["split_time"]),
+        horizon_days=int(built["horizon_days"]),
+        info=built,
+    )
+
+
+def train_and_register(settings: Settings, built: dict[str, Any]) -> dict[str, Any]:
+    """Fit and evaluate the candidates, log the run to MLflow, register the chosen model and gate it.
+
+    Returns:
+        A summary: chosen kind, registered version, gate decision and reasons, holdout metrics (with the ceiling).
+    """
+    from leadscore.model.registry import gate_and_promote, log_training_run
+    from leadscore.model.train import train_and_evaluate
+
+    ts = load_training_set(built)
+    out_dir = Path(built["rows_path"]).parent / "plots"
+    result = train_and_evaluate(ts, settings.replace(horizon_days=ts.horizon_days), out_dir=out_dir)
+    _attach_reference_profile(result, ts)
+    info = {k: v for k, v in built.items() if k != "rows_path"}
+    run = log_training_run(result, settings, info)
+    decision = gate_and_promote(result, run, settings)
+    _log_insight_report(settings, result, ts, run)
+    holdout = {}
+    for name in result.evaluation.index.get_level_values(0).unique():
+        m = result.evaluation.loc[(name, "all")].to_dict()
+        holdout[str(name)] = {k: float(m[k]) for k in ("auc", "log_loss", "brier") if k in m}
+    summary = {
+        "as_of": built["as_of"],
+        "chosen": result.chosen,
+        "version": run.model_version,
+        "run_id": run.run_id,
+        "gate": "passed" if decision.passed else "failed",
+        "gate_reasons": decision.reasons,
+        "previous_champion": decision.champion_version,
+        "holdout": holdout,
+        "counts": result.counts,
+        "fit_seconds": result.fit_seconds,
+        "sentences": result.sentences[:8],
+    }
+    write_summary(settings, "training", built["as_of"][:10].replace("-", ""), summary)
+    write_summary(settings, "training", "latest", summary)
+    return summary
+
+
+def _attach_reference_profile(result: Any, ts: StoredTrainingSet) -> None:
+    """Store the training block's feature and score distributions with the model, for weekly drift checks."""
+    from leadscore.data.tables import FEATURE_COLUMNS
+    from leadscore.monitoring.drift import reference_profile
+
+    train = ts.rows[ts.train_mask]
+    if len(train) > 50_000:
+        train = train.sample(50_000, random_state=0)
+    features = train[list(FEATURE_COLUMNS)]
+    result.model.reference_profile = reference_profile(features, result.model.predict_proba(features))
+
+
+def _log_insight_report(settings: Settings, result: Any, ts: StoredTrainingSet, run: Any) -> None:
+    """The training run's marketing insight report, under reports/ and logged to the MLflow run."""
+    import mlflow
+
+    from leadscore.monitoring.insight import training_insight_report
+
+    path = settings.reports_dir / f"training_{ts.as_of:%Y%m%d}.html"
+    training_insight_report(
+        settings, ts.rows[ts.train_mask | ts.holdout_mask], result.hazard_ratios, result.model, path
+    )
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    with mlflow.start_run(run_id=run.run_id):
+        mlflow.log_artifact(str(path), artifact_path="reports")
+
+
+def report_gate(result: dict[str, Any]) -> None:
+    """Log the gate's decision; a failed gate is a warning (the champion stays), not a failure of the run."""
+    if result.get("gate") == "passed":
+        log.info(
+            "version %s (%s) is the champion: %s",
+            result["version"],
+            result["chosen"],
+            "; ".join(result["gate_reasons"]),
+        )
+    else:
+        log.warning(
+            "GATE FAILED: version %s (%s) was registered but NOT promoted; champion stays %s. Reasons: %s",
+            result.get("version"),
+            result.get("chosen"),
+            result.get("previous_champion"),
+            "; ".join(result.get("gate_reasons", [])),
+        )
