@@ -23,7 +23,7 @@ import pytest
 SANDBOX_LEADS = 3_000
 SANDBOX_SEED = 11
 SANDBOX_END = datetime(2026, 11, 23)
-USE_REAL_GENERATOR = False  # the generator is being written; switch on once it is verified
+USE_REAL_GENERATOR = True  # False builds the small local frames instead (same file contract)
 
 
 def build_sandbox_frames(

@@ -125,6 +125,8 @@ def make_training_set(
         f = f.assign(duration=np.maximum(duration, 0.0), event=event, label=label, observed_h=~np.isnan(label))
         rows.append(f[(follow > 0)])
     data = pd.concat(rows, ignore_index=True)
+    # The feature contract: numeric features are floats, flags 0/1 integers.
+    data[list(FEATURE_NUMERIC)] = data[list(FEATURE_NUMERIC)].astype("float64")
     asof_day = (data["as_of"] - start).dt.days.to_numpy()
     split_day = (split_time - start).days
     train_mask = asof_day < split_day - horizon_days

@@ -22,8 +22,8 @@ from leadscore.slate.errors import (
 )
 from leadscore.slate.queries import INTERACTIONS, LEADS
 
-# A six-month window of interactions keeps the paged tests to a few dozen requests.
-SINCE, UNTIL = pd.Timestamp("2026-02-01"), pd.Timestamp("2026-08-01")
+# A two-month window of interactions keeps the paged tests to a few dozen requests.
+SINCE, UNTIL = pd.Timestamp("2026-05-01"), pd.Timestamp("2026-07-01")
 
 
 class FakeSleep:
@@ -75,7 +75,7 @@ def full_pulls(sandbox_session: Any) -> dict[str, pd.DataFrame]:
 # -- paging ------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("query", "page_size"), [(INTERACTIONS, 250), (INTERACTIONS, 600), (LEADS, 97)])
+@pytest.mark.parametrize(("query", "page_size"), [(INTERACTIONS, 150), (INTERACTIONS, 400), (LEADS, 150)])
 def test_small_pages_cover_every_row_exactly_once(sandbox: Any, full_pulls: dict, query: Any, page_size: int) -> None:
     client, sleep = client_for(sandbox)
     since, until = (SINCE, UNTIL) if query is INTERACTIONS else (None, None)
@@ -95,7 +95,7 @@ def test_window_parameters_are_sent_in_slate_format(sandbox: Any) -> None:
     client, _ = client_for(sandbox)
     client.fetch_all(INTERACTIONS, pd.Timestamp("2026-06-01T00:00:00+02:00"), UNTIL, 10_000)
     params = sandbox.web.request_log()[0]["params"]
-    assert params["since"] == "2026-05-31T22:00:00" and params["until"] == "2026-08-01T00:00:00"
+    assert params["since"] == "2026-05-31T22:00:00" and params["until"] == "2026-07-01T00:00:00"
     assert params["cmd"] == "service" and params["output"] == "json"
     assert format_wire_datetime(None) is None
 
@@ -179,7 +179,8 @@ def test_required_column_missing_from_every_small_page_is_caught_at_the_end(sand
     client, _ = client_for(sandbox)
     sandbox.web.faults.set("drop_column", count=1000, query="interactions", column="kind")
     with pytest.raises(SlateSchemaError, match="'kind'"):
-        client.fetch_all(INTERACTIONS, SINCE, UNTIL, 10)  # pages below the per-page check's size
+        client.fetch_all(INTERACTIONS, "2026-07-01", "2026-07-04", 10)  # pages below the per-page check's size
+    assert len(sandbox.web.request_log()) > 2
 
 
 def test_repeated_cursor_is_an_error(sandbox: Any) -> None:
@@ -196,7 +197,7 @@ def test_repeated_cursor_is_an_error(sandbox: Any) -> None:
 def test_429_honours_retry_after(sandbox: Any, full_pulls: dict) -> None:
     client, sleep = client_for(sandbox)
     sandbox.web.faults.set("rate_limit", page=2, retry_after=7)
-    result = client.fetch_all(INTERACTIONS, SINCE, UNTIL, 300)
+    result = client.fetch_all(INTERACTIONS, SINCE, UNTIL, 200)
     assert sleep.calls == [7.0]
     assert result.retries == 1 and result.rows == len(full_pulls[INTERACTIONS.name])
 
@@ -212,7 +213,7 @@ def test_retry_after_is_capped_by_max_backoff(sandbox: Any) -> None:
 def test_server_errors_are_retried_then_succeed(sandbox: Any, full_pulls: dict, fault: str) -> None:
     client, sleep = client_for(sandbox)
     sandbox.web.faults.set(fault, count=2, page=1, retry_after=0)
-    result = client.fetch_all(INTERACTIONS, SINCE, UNTIL, 300)
+    result = client.fetch_all(INTERACTIONS, SINCE, UNTIL, 200)
     assert result.retries == 2 and len(sleep.calls) == 2
     assert result.rows == len(full_pulls[INTERACTIONS.name])
     statuses = [e["status"] for e in sandbox.web.request_log()]
@@ -242,7 +243,7 @@ def test_retries_exhausted_is_a_transient_error(sandbox: Any) -> None:
 def test_truncated_json_is_retried(sandbox: Any, full_pulls: dict) -> None:
     client, sleep = client_for(sandbox)
     sandbox.web.faults.set("truncated_json", page=2)
-    result = client.fetch_all(INTERACTIONS, SINCE, UNTIL, 300)
+    result = client.fetch_all(INTERACTIONS, SINCE, UNTIL, 200)
     assert result.retries == 1 and len(sleep.calls) == 1
     assert result.rows == len(full_pulls[INTERACTIONS.name])
 
@@ -274,10 +275,10 @@ def test_slow_answers_every_time_end_in_a_timeout_error(sandbox: Any) -> None:
 
 def test_fetch_pages_yields_pages_in_order(sandbox: Any) -> None:
     client, _ = client_for(sandbox)
-    pages = list(client.fetch_pages(INTERACTIONS, SINCE, UNTIL, 300))
+    pages = list(client.fetch_pages(INTERACTIONS, SINCE, UNTIL, 200))
     assert [p.number for p in pages] == list(range(1, len(pages) + 1))
     assert pages[0].after is None and all(p.after == q.last_key for q, p in itertools.pairwise(pages))
-    assert len(pages[-1].rows) < 300 <= len(pages[0].rows)
+    assert len(pages[-1].rows) < 200 <= len(pages[0].rows)
 
 
 # -- configuration -----------------------------------------------------------------------------------------------
@@ -332,3 +333,13 @@ def test_config_errors_name_the_field(fields: dict, named: str) -> None:
         api_config_from_connection(**{**args, **fields})
     assert named in str(info.value)
     assert isinstance(info.value, SlateError) and isinstance(info.value, ValueError)
+
+
+def test_sqlserver_key_order_compares_the_last_group_first() -> None:
+    from leadscore.slate.client import _sqlserver_order_key, _text_order_key
+
+    low, high = "ffffffff-ffff-ffff-ffff-000000000000", "00000000-0000-0000-0000-000000000001"
+    assert _sqlserver_order_key(low) < _sqlserver_order_key(high)
+    assert _text_order_key(low) > _text_order_key(high)
+    with pytest.raises(SlateConfigError, match="key_order"):
+        replace(api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", EXTRA), key_order="binary")

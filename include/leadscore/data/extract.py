@@ -159,10 +159,9 @@ def extract_interval(
     fetched: dict[str, tuple[FetchResult, ValidationResult]] = {}
     for spec in (LEADS, INTERACTIONS):
         fetched[spec.name] = _fetch_and_validate(client, spec, since, end, settings.page_size)
-
-    for spec in (LEADS, INTERACTIONS):
         result = fetched[spec.name][1]
         if result.quarantined_share > settings.quarantine_max_share:
+            # Fail fast, before the other query is fetched; only the quarantine file is kept, for diagnosis.
             path = store.write_quarantine(spec, start, end, result.quarantined)
             check_quarantine_share(result, settings.quarantine_max_share, spec, path)
 

@@ -146,116 +146,148 @@ def _to_us(values: pd.Series, name: str) -> np.ndarray:
     return out
 
 
-def _person_codes(guids: pd.Series, lead_index: pd.Index) -> np.ndarray:
-    """Position of each GUID in ``lead_index`` (-1 when absent), fast for 25M strings."""
-    if isinstance(guids.dtype, pd.CategoricalDtype):
-        cat_codes = lead_index.get_indexer(guids.cat.categories)
-        codes = guids.cat.codes.to_numpy()
-        return np.where(codes >= 0, cat_codes[codes], -1)
-    # Arrow's hash kernel is ~6x faster than Index.get_indexer on string arrays of this size.
-    found = pc.index_in(pa.array(guids, type=pa.large_string()), value_set=pa.array(lead_index, type=pa.large_string()))
+def _arrow_strings(values: pd.Series) -> pa.ChunkedArray:
+    """A string column as an Arrow array without copying when it is Arrow-backed already."""
+    arr = pa.array(values, from_pandas=True)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    return arr
+
+
+def _index_in(values: pa.Array | pa.ChunkedArray, value_set: list[str] | pa.Array) -> np.ndarray:
+    """Position of each value in ``value_set`` (-1 when absent or missing)."""
+    found = pc.index_in(values, value_set=pa.array(value_set, type=values.type))
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _channels(kind: pd.Series, detail: pd.Series) -> np.ndarray:
-    """Channel number of each interaction; raises on a kind the contract does not know."""
-    kinds = list(INTERACTION_KINDS)
-    kind_arr = pa.array(kind, type=pa.large_string())
-    kcode = pc.fill_null(pc.index_in(kind_arr, value_set=pa.array(kinds, type=pa.large_string())), -1)
-    kcode = kcode.to_numpy(zero_copy_only=False).astype(np.int64)
-    if (kcode < 0).any():
-        bad = pd.Series(kind.to_numpy()[kcode < 0]).value_counts(dropna=False).head(5).to_dict()
-        raise FeatureInputError(
-            f"interactions has {int((kcode < 0).sum())} row(s) of unknown kind {bad}; "
-            f"known kinds: {kinds} (the cleaning step should quarantine them)"
-        )
-    lut = np.array([_CH.get(k, -1) for k in kinds], dtype=np.int64)
-    chan = lut[kcode]
-    is_ping = kcode == kinds.index("ping")
-    if is_ping.any():
-        page = _page_kind_codes(pd.Series(detail.to_numpy()[is_ping], dtype="str"))
-        chan[is_ping] = np.array([_CH["ping_" + k] for k in PAGE_KINDS], dtype=np.int64)[page]
-    is_activity = kcode == kinds.index("activity")
-    if is_activity.any():
-        codes = list(ACTIVITY_CODES)
-        act_detail = pd.Series(detail.to_numpy()[is_activity], dtype="str").str.strip().str.lower()
-        acode = pd.Categorical(act_detail, categories=codes).codes
-        act_lut = np.array([_CH[_ACTIVITY_COLUMN[c]] for c in codes] + [_CH["activity_other"]], dtype=np.int64)
-        chan[is_activity] = act_lut[np.where(acode >= 0, acode, len(codes))]
-    return chan.astype(np.int64)
+def _person_codes(guids: pd.Series, lead_index: pd.Index) -> np.ndarray:
+    """Position of each GUID in ``lead_index`` (-1 when absent); hashing 25M GUID strings is the costliest step."""
+    if isinstance(guids.dtype, pd.CategoricalDtype):
+        cat_codes = lead_index.get_indexer(guids.cat.categories)
+        codes = guids.cat.codes.to_numpy()
+        return np.where(codes >= 0, cat_codes[codes], -1).astype(np.int64)
+    # Arrow's hash kernel is several times faster than Index.get_indexer on string arrays of this size.
+    arr = _arrow_strings(guids)
+    return _index_in(arr, _arrow_strings(pd.Series(lead_index)).cast(arr.type))
+
+
+def _filter(values: pa.Array | pa.ChunkedArray, mask: np.ndarray) -> pa.Array:
+    """The rows of ``mask`` as one contiguous Arrow array."""
+    out = pc.filter(values, pa.array(mask))
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 class _EventIndex:
-    """Interactions of the described persons as sorted int64 keys with per-channel prefix counts."""
+    """Interactions of the described persons as sorted int64 keys ``((code << T) | time) << C | channel``."""
 
     def __init__(self, interactions: pd.DataFrame, lead_index: pd.Index, needed: np.ndarray) -> None:
         code = _person_codes(interactions["person_guid"], lead_index)
         keep = code >= 0
         keep[keep] = needed[code[keep]]
-        sub = interactions.loc[keep] if not keep.all() else interactions
+        chan, ping_url = self._channels(interactions, keep)
         code = code[keep]
-        occ = _to_us(sub["occurred"], "interactions.occurred")
-        chan = _channels(sub["kind"], sub["detail"])
-        n_codes = len(lead_index)
+        occ = _to_us(interactions["occurred"], "interactions.occurred")[keep]
 
-        # Exact strict "before" needs a unit that divides every event time; then for a query time q
-        # `event < q` <=> `event_unit < ceil(q / unit)`. Slate datetimes are whole seconds.
+        # Exact strict "before" needs a unit that divides every event time; then for a query time q,
+        # `event < q` <=> `event_units < ceil(q / unit)`. Slate datetimes are whole seconds.
         self.unit_us = 1
         for unit in (1_000_000, 1_000):
-            if len(occ) == 0 or not (occ % unit).any():
+            if not (occ % unit).any():
                 self.unit_us = unit
                 break
         self.base_us = int(occ.min()) if len(occ) else 0
         t = (occ - self.base_us) // self.unit_us
+        del occ
         span = int(t.max()) if len(t) else 0
         self.time_bits = (span + 1).bit_length()  # every event time < 2**time_bits - 1, the clamp of late queries
-        code_bits = max(1, n_codes.bit_length())
+        code_bits = max(1, len(lead_index).bit_length())
         if code_bits + self.time_bits + _CHANNEL_BITS > 63:
             raise FeatureInputError(
-                f"{n_codes} persons and interaction times spanning {span} units of {self.unit_us} us do not fit "
-                "the 63-bit sort key; store `occurred` at whole seconds (as Slate does)"
+                f"{len(lead_index)} persons and interaction times spanning {span} units of {self.unit_us} us do "
+                "not fit the 63-bit sort key; store `occurred` at whole seconds (as Slate does)"
             )
         self.code_shift = self.time_bits + _CHANNEL_BITS
-        keys = ((code << self.time_bits) | t) << _CHANNEL_BITS | chan
-        del t, chan, occ
-        keys.sort()
+        plain = (code << self.time_bits) | t
+        del t
+        is_ping = (chan >= _CH["ping_apply"]) & (chan <= _CH["ping_other"])
+        self.first_url_keys = _first_keys(plain[is_ping], ping_url, self.time_bits)
+        del is_ping
+        keys = (plain << _CHANNEL_BITS) | chan
+        del plain, chan
+        keys.sort()  # a plain sort of packed keys is ~2.5x faster than an argsort
         self.keys = keys
         self.chan = (keys & ((1 << _CHANNEL_BITS) - 1)).astype(np.int8)
         self.n = len(keys)
 
-        pings = (sub["kind"] == "ping").to_numpy(dtype=bool, na_value=False)
-        self.first_url_keys = self._first_url_keys(code[pings], sub["detail"].loc[pings], sub["occurred"].loc[pings])
+    @staticmethod
+    def _channels(interactions: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Channel of each kept interaction, and the URL code of each kept ping (-1 when missing)."""
+        kinds = list(INTERACTION_KINDS)
+        kind_arr = _arrow_strings(interactions["kind"])
+        kcode = _index_in(kind_arr, kinds)
+        unknown = (kcode < 0) & keep
+        if unknown.any():
+            bad = pd.Series(_filter(kind_arr, unknown).to_pandas()).value_counts(dropna=False).head(5).to_dict()
+            raise FeatureInputError(
+                f"interactions has {int(unknown.sum())} row(s) of unknown kind {bad}; known kinds: {kinds} "
+                "(the cleaning step should quarantine them)"
+            )
+        kcode = kcode[keep]
+        chan = np.array([_CH.get(k, -1) for k in kinds], dtype=np.int64)[kcode]
+        detail = _arrow_strings(interactions["detail"])
 
-    def _first_url_keys(self, code: np.ndarray, url: pd.Series, occurred: pd.Series) -> np.ndarray:
-        """Sorted (person, time) keys of the first ping of each (person, URL); missing URLs are not URLs."""
-        url_code, _ = pd.factorize(url, use_na_sentinel=True)
-        has_url = url_code >= 0
-        n_urls = np.int64(max(1, int(url_code.max()) + 1 if len(url_code) else 1))
-        pair = code[has_url] * n_urls + url_code[has_url]
-        units = (_to_us(occurred, "interactions.occurred")[has_url] - self.base_us) // self.unit_us
-        first_t = pd.Series(units).groupby(pair, sort=False).min()
-        first_code = first_t.index.to_numpy() // n_urls
-        out = (first_code << self.time_bits) | first_t.to_numpy()
-        out.sort()
-        return out
+        is_ping = kcode == kinds.index("ping")
+        urls = pc.dictionary_encode(_filter(detail, _expand(keep, is_ping)))
+        url_code = pc.fill_null(urls.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        kind_of_url = _page_kind_codes(urls.dictionary.to_pandas())
+        kind_of_url = np.append(kind_of_url, len(PAGE_KINDS) - 1)  # the slot of missing URLs (code -1)
+        ping_chan = np.array([_CH["ping_" + k] for k in PAGE_KINDS], dtype=np.int64)
+        chan[is_ping] = ping_chan[kind_of_url[url_code]]
+
+        is_activity = kcode == kinds.index("activity")
+        act = pc.utf8_lower(pc.utf8_trim_whitespace(_filter(detail, _expand(keep, is_activity))))
+        acode = _index_in(act, list(ACTIVITY_CODES))
+        act_chan = np.array([_CH[_ACTIVITY_COLUMN[c]] for c in ACTIVITY_CODES] + [_CH["activity_other"]])
+        chan[is_activity] = act_chan[np.where(acode >= 0, acode, len(ACTIVITY_CODES))]
+        return chan, url_code
 
     def query_keys(self, code: np.ndarray, when_us: np.ndarray) -> np.ndarray:
         """Keys that sort after every event of ``code`` strictly before ``when_us`` and before all others."""
-        rel = when_us - self.base_us
-        units = -((-rel) // self.unit_us)  # ceil
+        units = -((self.base_us - when_us) // self.unit_us)  # ceil((when - base) / unit)
         units = np.clip(units, 0, (1 << self.time_bits) - 1)
         return ((code << self.time_bits) | units) << _CHANNEL_BITS
 
     def mask(self, channels: tuple[str, ...]) -> np.ndarray:
         """Which events (in key order) belong to ``channels``."""
-        return np.isin(self.chan, [_CH[c] for c in channels])
+        lut = np.zeros(1 << _CHANNEL_BITS, dtype=bool)
+        lut[[_CH[c] for c in channels]] = True
+        return lut[self.chan]
 
     def prefix(self, channels: tuple[str, ...]) -> np.ndarray:
         """Prefix counts (length n+1) of events in ``channels`` in key order."""
-        mask = self.mask(channels)
         out = np.zeros(self.n + 1, dtype=np.int32)
-        np.cumsum(mask, out=out[1:])
+        np.cumsum(self.mask(channels), out=out[1:])
         return out
+
+
+def _expand(keep: np.ndarray, sub_mask: np.ndarray) -> np.ndarray:
+    """A mask over all rows from a mask over the kept rows."""
+    out = np.zeros(len(keep), dtype=bool)
+    out[keep] = sub_mask
+    return out
+
+
+def _first_keys(plain: np.ndarray, url_code: np.ndarray, time_bits: int) -> np.ndarray:
+    """Sorted (person, time) keys of the first ping of each (person, URL); pings without a URL are skipped."""
+    has_url = url_code >= 0
+    plain, url_code = plain[has_url], url_code[has_url]
+    order = np.argsort(plain, kind="stable")
+    plain, url_code = plain[order], url_code[order]
+    n_urls = np.int64(int(url_code.max()) + 1 if len(url_code) else 1)
+    pair = (plain >> time_bits) * n_urls + url_code
+    # in (person, time) order the first row of a pair is that URL's earliest ping by the person
+    first = ~pd.Series(pair).duplicated(keep="first").to_numpy()
+    return plain[first]
 
 
 def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFrame:

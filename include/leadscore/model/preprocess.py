@@ -62,7 +62,7 @@ def numeric_matrix(features: pd.DataFrame, columns: list[str]) -> np.ndarray:
         ValueError: a column holds missing values (the feature layer encodes missingness as flags, so NaN is a bug
             upstream, not something to impute silently).
     """
-    values = features[columns].to_numpy(dtype="float64", na_value=np.nan)
+    values = features[columns].to_numpy(dtype="float64", na_value=np.nan, copy=True)
     if np.isnan(values).any():
         counts = dict(zip(columns, np.isnan(values).sum(axis=0).tolist(), strict=True))
         counts = {k: v for k, v in counts.items() if v}

@@ -53,6 +53,15 @@ def signature_example(features: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
     return example.reset_index(drop=True)
 
 
+def pyfunc_input(features: pd.DataFrame) -> pd.DataFrame:
+    """Cast a feature frame to the logged signature's types (float64 numbers, object strings).
+
+    MLflow's schema enforcement refuses int64 -> double ("not safe"), so integer flag or count columns must be cast
+    before calling a loaded pyfunc's ``predict``. ``LeadModel.predict_proba`` itself accepts any numeric dtype.
+    """
+    return signature_example(features, rows=len(features))
+
+
 def log_pyfunc(model: LeadModel, example_features: pd.DataFrame, workdir: Path, registered_model_name: str | None):
     """Log ``model`` as a pyfunc in the active run (name ``model``), with signature, input example and code paths.
 

@@ -15,6 +15,7 @@ hazard is finite, so most leads never apply.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -88,6 +89,13 @@ def sample_application_age(
     return out
 
 
+@functools.cache
+def _gauss_hermite() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and normalized weights integrating over a standard normal."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(64)
+    return nodes, weights / weights.sum()
+
+
 def conversion_within(
     beta: np.ndarray | float,
     beta_z: float,
@@ -110,8 +118,7 @@ def conversion_within(
     Returns:
         Expected conversion share per candidate beta.
     """
-    nodes, weights = np.polynomial.hermite_e.hermegauss(64)
-    weights = weights / weights.sum()
+    nodes, weights = _gauss_hermite()
     lam0 = float(cumulative_baseline(np.array([horizon_days]), a1, tau1, a2, tau2)[0])
     beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
     eta = beta[:, None, None] + offsets[None, :, None] + beta_z * nodes[None, None, :]

@@ -114,17 +114,26 @@ def us_date_minutes(us: np.ndarray) -> pa.Array:
     return _format(us, "MM/DD/YYYY ", "hh:mm", 60)
 
 
-_HEX_PAIRS = np.array([[ord(f"{i:02x}"[0]), ord(f"{i:02x}"[1])] for i in range(256)], dtype=np.uint8)
+# Two random bytes (a little-endian uint16) -> their four hex characters as one little-endian uint32.
+_HEX4 = np.frombuffer(
+    b"".join(f"{v & 0xFF:02x}{v >> 8:02x}".encode("ascii") for v in range(65_536)), dtype="<u4"
+).copy()
+_VARIANT = np.frombuffer(b"89ab", dtype=np.uint8)
+_CHUNK = 1 << 20
 
 
 def uuid4_chars(rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` lower-case RFC 4122 version-4 UUIDs as an (n, 36) ASCII matrix, from the seeded generator."""
-    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16)
     chars = np.full((n, 36), ord("-"), dtype=np.uint8)
-    for dst, lo, hi in ((0, 0, 4), (9, 4, 6), (14, 6, 8), (19, 8, 10), (24, 10, 16)):
-        chars[:, dst : dst + 2 * (hi - lo)] = _HEX_PAIRS[raw[:, lo:hi]].reshape(n, -1)
-    chars[:, 14] = ord("4")  # version nibble
-    chars[:, 19] = _HEX_PAIRS[(raw[:, 8] & 0x3F) | 0x80, 0]  # variant bits 10xx
+    for lo in range(0, n, _CHUNK):  # chunks keep the index temporaries small
+        hi = min(n, lo + _CHUNK)
+        raw = np.frombuffer(rng.bytes(16 * (hi - lo)), dtype="<u2").reshape(hi - lo, 8)
+        hexes = _HEX4[raw].view(np.uint8)  # (rows, 32)
+        block = chars[lo:hi]
+        for dst, src, width in ((0, 0, 8), (9, 8, 4), (14, 12, 4), (19, 16, 4), (24, 20, 12)):
+            block[:, dst : dst + width] = hexes[:, src : src + width]
+        block[:, 14] = ord("4")  # version nibble
+        block[:, 19] = _VARIANT[raw[:, 4] & 0x3]  # variant bits 10xx
     return chars
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from leadscore.scoring.errors import ScoreFileError
 from leadscore.scoring.score import REASON_COLUMNS
+from leadscore.scoring.tiers import guid_order
 
 FILE_PREFIX = "lead_scores_"
 MANIFEST_NAME = "manifest.json"
@@ -122,21 +123,32 @@ def _csv_lines(rows: object) -> list[str]:
     return sink.lines
 
 
-def _as_text(scores: pd.DataFrame, columns: list[str]) -> list[list[str]]:
-    """Every file column as a list of Python strings, formatted as in the contract (4 decimals, "" for missing).
+def _as_text(columns: dict[str, np.ndarray], rows: np.ndarray) -> list[list[str]]:
+    """The given rows of every file column as Python strings (4 decimals for p, "" for missing).
 
     Plain lists, not a DataFrame: pandas would turn them back into Arrow strings, which iterate ten times slower.
     """
     out: list[list[str]] = []
-    for col in columns:
-        values = scores[col]
+    for col, values in columns.items():
+        picked = values[rows]
         if _P_COLUMN.match(col):
-            text = [f"{v:.4f}" for v in values.to_numpy(dtype="float64")]
+            out.append([f"{v:.4f}" for v in picked])
         elif col == "lead_score":
-            text = [str(v) for v in values.to_numpy(dtype="int64")]
+            out.append([str(v) for v in picked])
         else:
-            text = values.astype("string").fillna("").to_numpy(dtype=object).tolist()
-        out.append(text)
+            out.append(picked.tolist())
+    return out
+
+
+def _column_values(scores: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for col in columns:
+        if _P_COLUMN.match(col):
+            out[col] = scores[col].to_numpy(dtype="float64")
+        elif col == "lead_score":
+            out[col] = scores[col].to_numpy(dtype="int64")
+        else:
+            out[col] = scores[col].astype("string").fillna("").to_numpy(dtype=object)
     return out
 
 
@@ -253,11 +265,11 @@ def write_score_files(
     columns = file_columns(scores)
     model_version = _check_scores(scores, scored_on)
     control = scores["control"].to_numpy(dtype="int64") if "control" in scores.columns else np.zeros(len(scores))
-    delivered = scores.loc[control == 0]
-    order = np.argsort(delivered["person_guid"].astype(str).to_numpy(dtype=object), kind="stable")
-    delivered = delivered.iloc[order]
-    if len(delivered) == 0:
+    keep = np.flatnonzero(control == 0)
+    if len(keep) == 0:
         raise ScoreFileError(f"all {len(scores)} scored leads are control leads: nothing to write")
+    values = _column_values(scores, columns)
+    order = keep[guid_order(values["person_guid"][keep])]
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -270,10 +282,9 @@ def write_score_files(
     try:
         header = _csv_lines([columns])[0].encode("utf-8")
         writer = _ChunkWriter(staging, header, chunk_rows, chunk_bytes)
-        for start in range(0, len(delivered), _BLOCK_ROWS):
-            block = _as_text(delivered.iloc[start : start + _BLOCK_ROWS], columns)
-            rows = zip(*block, strict=True)
-            writer.add([line.encode("utf-8") for line in _csv_lines(rows)])
+        for start in range(0, len(order), _BLOCK_ROWS):
+            block = _as_text(values, order[start : start + _BLOCK_ROWS])
+            writer.add([line.encode("utf-8") for line in _csv_lines(zip(*block, strict=True))])
         chunks = writer.finish()
         files = []
         for part, (path, rows, size, digest) in enumerate(chunks, start=1):
@@ -286,12 +297,12 @@ def write_score_files(
             columns=tuple(columns),
             rows=sum(f.rows for f in files),
             bytes=sum(f.bytes for f in files),
-            control_rows=int(len(scores) - len(delivered)),
+            control_rows=int(len(scores) - len(order)),
             files=tuple(files),
             directory=final,
         )
         (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
-        scores.sort_values("person_guid", kind="stable").to_parquet(staging / SCORES_NAME, index=False)
+        scores.to_parquet(staging / SCORES_NAME, index=False)
         _swap_in(staging, final, out_dir, key)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

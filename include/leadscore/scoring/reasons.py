@@ -112,7 +112,7 @@ def _eligible(name: str, spec: ReasonSpec, features: pd.DataFrame) -> np.ndarray
     return np.isfinite(numeric) & (numeric > 0)
 
 
-def _phrases(values: pd.Series, phrase: Callable[[object], str]) -> np.ndarray:
+def _phrases(values: np.ndarray, phrase: Callable[[object], str]) -> np.ndarray:
     """Phrase each value, calling ``phrase`` once per distinct value (1M leads have few distinct counts)."""
     codes, uniques = pd.factorize(values, sort=False)
     texts = np.array([phrase(u) for u in uniques], dtype=object)
@@ -150,11 +150,19 @@ def top_reasons(contributions: pd.DataFrame, features: pd.DataFrame, n: int = N_
     strength = np.where(strength > 0, strength, -np.inf)  # NaN compares False: not a reason
     # Stable sort of the negated strengths: equal contributions keep the column order, so reasons are reproducible.
     top = np.argsort(-strength, axis=1, kind="stable")[:, :n]
+    columns = {
+        name: features[name].to_numpy(dtype=object if specs[name].kind == "category" else "float64", na_value=np.nan)
+        for name in names
+    }
     for slot in range(min(n, len(names))):
         cols = top[:, slot]
         valid = np.take_along_axis(strength, top[:, slot : slot + 1], axis=1)[:, 0] > -np.inf
+        rows = np.flatnonzero(valid)
+        # Group the rows by the feature in this slot: one sort instead of one full-length mask per feature.
+        by_feature = rows[np.argsort(cols[rows], kind="stable")]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(cols[rows], minlength=len(names)))])
         for j, name in enumerate(names):
-            hit = np.flatnonzero(valid & (cols == j))
+            hit = by_feature[bounds[j] : bounds[j + 1]]
             if hit.size:
-                out[slot][hit] = _phrases(features[name].iloc[hit], specs[name].phrase)
+                out[slot][hit] = _phrases(columns[name][hit], specs[name].phrase)
     return out

@@ -11,7 +11,7 @@ import pandas as pd
 
 from leadscore.scoring.errors import ScoreValidationError
 from leadscore.scoring.reasons import N_REASONS, top_reasons
-from leadscore.scoring.tiers import assign_tiers, lead_score_from_percentile
+from leadscore.scoring.tiers import assign_tiers, guid_order, lead_score_from_percentile
 from leadscore.settings import Settings
 
 REASON_COLUMNS: tuple[str, ...] = tuple(f"top_reason_{i}" for i in range(1, N_REASONS + 1))
@@ -67,7 +67,7 @@ def control_flags(person_guid: pd.Series, scored_on: date, share: float) -> np.n
         return np.zeros(n, dtype="int8")
     seed = int.from_bytes(hashlib.sha256(f"control:{scored_on.isoformat()}".encode()).digest()[:8], "big")
     draws = np.random.default_rng(seed).random(n)
-    order = np.argsort(person_guid.to_numpy(dtype=object).astype(str), kind="stable")
+    order = guid_order(person_guid.to_numpy(dtype=object))
     flags = np.empty(n, dtype="int8")
     flags[order] = (draws < share).astype("int8")
     return flags

@@ -311,10 +311,8 @@ class SlateClient:
         return text
 
     def _snippet(self, body: bytes) -> str:
-        text = body[:2000].decode("utf-8", errors="replace")
-        title = re.search(r"<title[^>]*>(.*?)</title>", text, flags=re.IGNORECASE | re.DOTALL)
-        if title:
-            text = title.group(1)
+        text = body[:4000].decode("utf-8", errors="replace")
+        text = re.sub(r"<(script|style)\b.*?</\1\s*>", " ", text, flags=re.IGNORECASE | re.DOTALL)
         text = re.sub(r"<[^>]+>", " ", text)
         text = re.sub(r"\s+", " ", text).strip()
         return self._redact(text[:_SNIPPET_CHARS])
