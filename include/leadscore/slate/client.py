@@ -14,6 +14,7 @@ and checks each answer (content type, JSON, shape, required columns, cursor orde
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
@@ -463,14 +464,15 @@ class SlateClient:
             raise SlateResponseError(
                 f"'row' is a JSON {type(rows).__name__}, expected a list", query=spec.name, page=number
             )
-        columns: dict[str, None] = {}
-        clean: list[dict[str, str]] = []
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise SlateResponseError(
-                    f"row {i} is a JSON {type(row).__name__}, expected an object", query=spec.name, page=number
-                )
-            if any(not isinstance(v, str) for v in row.values()):
+        # Whole-page checks first (C-speed set/dict builds); the row-by-row path runs only to name a bad row.
+        if any(type(row) is not dict for row in rows):
+            i, row = next((i, r) for i, r in enumerate(rows) if not isinstance(r, dict))
+            raise SlateResponseError(
+                f"row {i} is a JSON {type(row).__name__}, expected an object", query=spec.name, page=number
+            )
+        value_types = {type(v) for row in rows for v in row.values()}
+        if value_types - {str}:
+            for i, row in enumerate(rows):
                 bad = {k: type(v).__name__ for k, v in row.items() if v is not None and not isinstance(v, str)}
                 if bad:
                     raise SlateResponseError(
@@ -478,11 +480,10 @@ class SlateClient:
                         query=spec.name,
                         page=number,
                     )
-                # JSON null is NULL, which Slate otherwise expresses by omitting the column.
-                row = {k: v for k, v in row.items() if v is not None}
-            columns.update(dict.fromkeys(row))
-            clean.append(row)
-        return clean, tuple(columns)
+            # Only JSON nulls remain: NULL, which Slate otherwise expresses by omitting the column.
+            rows = [{k: v for k, v in row.items() if v is not None} for row in rows]
+        columns = tuple(dict.fromkeys(itertools.chain.from_iterable(rows)))
+        return rows, columns
 
     def _check_required(
         self, spec: QuerySpec, number: int, rows: list[dict[str, str]], columns: tuple[str, ...]
