@@ -14,10 +14,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from airflow.plugins_manager import AirflowPlugin
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-
-from airflow.plugins_manager import AirflowPlugin
 
 URL_PREFIX = "/leadscore-reports"
 _REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.html$")

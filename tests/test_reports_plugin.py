@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,7 +53,9 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _plugin_module():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("leadscore_reports_under_test", ROOT / "plugins" / "leadscore_reports.py")
+    spec = importlib.util.spec_from_file_location(
+        "leadscore_reports_under_test", ROOT / "plugins" / "leadscore_reports.py"
+    )
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -94,9 +95,19 @@ def test_api_server_mounts_the_app(reports: Path, monkeypatch: pytest.MonkeyPatc
 
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
     assert CHROMIUM is not None
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-           f"--user-data-dir={profile}", *args]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
 
 
@@ -112,7 +123,12 @@ def test_report_page_in_headless_chromium(reports: Path, tmp_path: Path) -> None
         index = _chromium("--dump-dom", f"{base}/", profile=tmp_path / "p2").stdout
         assert "LeadScore reports" in index and reports.name in index
         shot = tmp_path / "report.png"
-        _chromium(f"--screenshot={shot}", "--window-size=1200,2400", "--hide-scrollbars", f"{base}/{reports.name}",
-                  profile=tmp_path / "p3")
+        _chromium(
+            f"--screenshot={shot}",
+            "--window-size=1200,2400",
+            "--hide-scrollbars",
+            f"{base}/{reports.name}",
+            profile=tmp_path / "p3",
+        )
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--web-port", type=int, default=18080)
     s.add_argument("--sftp-port", type=int, default=18022)
     s.add_argument("--leads", type=int, default=None, help="generate this many leads first when the folder is empty")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 only inside a container)")
+    s.add_argument("--advertise-host", default=None, help="host name for the printed connection strings")
 
     for name, helptext in (("extract", "lead_data for one week"), ("score", "lead_inference for one week")):
         c = sub.add_parser(name, help=helptext)
@@ -96,7 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.sandbox_command == "generate":
             end = datetime.combine(args.end, datetime.min.time()) if args.end else None
             return commands.generate(args.leads, args.seed, args.out, end)
-        return commands.serve(args.dir or settings.sandbox_dir, args.web_port, args.sftp_port, args.leads, settings)
+        return commands.serve(
+            args.dir or settings.sandbox_dir,
+            args.web_port,
+            args.sftp_port,
+            args.leads,
+            settings,
+            host=args.host,
+            advertise_host=args.advertise_host,
+        )
     if args.command in ("extract", "score", "train"):
         from leadscore import local_run
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from leadscore.data.tables import FEATURE_COLUMNS
 from leadscore.model.cox import _fit_lifelines, _from_lifelines, _lifelines_frame, fit_cox, inner_time_split
 from leadscore.model.preprocess import Preprocessor
@@ -67,8 +66,15 @@ def test_inner_time_split_leaves_a_horizon_gap(training_set):
 def test_no_events_is_a_clear_error(training_set):
     train = _train(training_set).iloc[:300]
     try:
-        fit_cox(train[COLS], train["duration"].to_numpy(), np.zeros(len(train), bool), train["as_of"],
-                train["label"].to_numpy(), 30, grid=((0.01, 0.0),))
+        fit_cox(
+            train[COLS],
+            train["duration"].to_numpy(),
+            np.zeros(len(train), bool),
+            train["as_of"],
+            train["label"].to_numpy(),
+            30,
+            grid=((0.01, 0.0),),
+        )
     except ValueError as exc:
         assert "no application within 30 days" in str(exc)
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from leadscore.model.evaluate import (
     age_bucket,
     calibration_curve,
@@ -48,7 +47,15 @@ def test_calibration_of_perfectly_calibrated_and_too_low_scores():
 
 def test_buckets_and_single_class_segments():
     assert list(age_bucket(np.array([0, 7.9, 8, 30, 31, 90, 91, 400]))) == [
-        "0-7", "0-7", "8-30", "8-30", "31-90", "31-90", "91+", "91+"]
+        "0-7",
+        "0-7",
+        "8-30",
+        "8-30",
+        "31-90",
+        "31-90",
+        "91+",
+        "91+",
+    ]
     y = np.array([0, 1, 0, 0], dtype=float)
     table = evaluate_scores(y, np.array([0.2, 0.7, 0.1, 0.3]), np.array([1, 2, 100, 200]))
     assert table.loc["0-7", "auc"] == 1.0

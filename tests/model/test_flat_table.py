@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from leadscore.model.flat_table import METRICS_FILE, FlatTableError, fit_table, read_table, score_table
 
 
@@ -18,16 +17,18 @@ def _export(n: int = 1500, seed: int = 0) -> pd.DataFrame:
     opens[rng.uniform(size=n) < 0.1] = np.nan
     eta = -3 + 2.0 * (source == "Inquiry Form") + 0.4 * np.nan_to_num(opens)
     applied = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-eta)), "Yes", "No")
-    return pd.DataFrame({
-        "guid": [f"g{i:05d}" for i in range(n)],
-        "created": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D"),
-        "source": source,
-        "email_opens": opens,
-        "state": rng.choice(["NY", "CA", None], size=n),
-        "zip_as_text": [str(v) for v in rng.integers(10000, 99999, n)],
-        "leak": applied,
-        "applied": applied,
-    })
+    return pd.DataFrame(
+        {
+            "guid": [f"g{i:05d}" for i in range(n)],
+            "created": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D"),
+            "source": source,
+            "email_opens": opens,
+            "state": rng.choice(["NY", "CA", None], size=n),
+            "zip_as_text": [str(v) for v in rng.integers(10000, 99999, n)],
+            "leak": applied,
+            "applied": applied,
+        }
+    )
 
 
 def test_fit_with_time_split_and_score_round_trip(tmp_path):

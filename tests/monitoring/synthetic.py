@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from leadscore.data.tables import FEATURE_FLAGS, FEATURE_NUMERIC
 from leadscore.monitoring.drift import reference_profile
 from leadscore.settings import Settings
@@ -16,8 +15,9 @@ SOURCES = ("Inquiry", "Source", "Vendor Lead")
 H = 14
 
 
-def make_features(n: int, rng: np.random.Generator, shift: float = 0.0, sources: tuple[str, ...] = SOURCES
-                  ) -> pd.DataFrame:
+def make_features(
+    n: int, rng: np.random.Generator, shift: float = 0.0, sources: tuple[str, ...] = SOURCES
+) -> pd.DataFrame:
     """Feature rows with every FEATURE_COLUMNS column; ``shift`` moves the e-mail counts up (drift)."""
     data: dict[str, object] = {}
     for i, name in enumerate(FEATURE_NUMERIC):
@@ -40,20 +40,22 @@ def true_probability(features: pd.DataFrame) -> np.ndarray:
 
 def hazard_table() -> pd.DataFrame:
     """A small ``interpret.hazard_ratios``-shaped table."""
-    return pd.DataFrame({
-        "covariate": ["email_open", "pings", "source=Vendor Lead", "opted_out"],
-        "feature": ["email_open", "pings", "source", "opted_out"],
-        "coef": [0.6, 0.5, -1.2, -0.7],
-        "hazard_ratio": [1.82, 1.65, 0.30, 0.50],
-        "hr_lower_95": [1.6, 1.5, 0.2, 0.4],
-        "hr_upper_95": [2.0, 1.8, 0.45, 0.62],
-        "p": [1e-6, 1e-5, 1e-4, 1e-3],
-        "level": ["", "", "Vendor Lead", ""],
-        "reference": ["", "", "Inquiry", ""],
-        "low": [3.0, 4.0, np.nan, np.nan],
-        "high": [6.0, 7.0, np.nan, np.nan],
-        "hr_contrast": [3.31, 2.72, 0.30, 0.50],
-    })
+    return pd.DataFrame(
+        {
+            "covariate": ["email_open", "pings", "source=Vendor Lead", "opted_out"],
+            "feature": ["email_open", "pings", "source", "opted_out"],
+            "coef": [0.6, 0.5, -1.2, -0.7],
+            "hazard_ratio": [1.82, 1.65, 0.30, 0.50],
+            "hr_lower_95": [1.6, 1.5, 0.2, 0.4],
+            "hr_upper_95": [2.0, 1.8, 0.45, 0.62],
+            "p": [1e-6, 1e-5, 1e-4, 1e-3],
+            "level": ["", "", "Vendor Lead", ""],
+            "reference": ["", "", "Inquiry", ""],
+            "low": [3.0, 4.0, np.nan, np.nan],
+            "high": [6.0, 7.0, np.nan, np.nan],
+            "hr_contrast": [3.31, 2.72, 0.30, 0.50],
+        }
+    )
 
 
 def tiers(p: np.ndarray) -> np.ndarray:
@@ -62,21 +64,29 @@ def tiers(p: np.ndarray) -> np.ndarray:
     return np.select([rank <= 0.05, rank <= 0.20, rank <= 0.50], ["A", "B", "C"], "D")
 
 
-def write_week(scores_dir: Path, scored_on: date, p: np.ndarray, guids: list[str], control: np.ndarray | None = None,
-               horizon: int = H) -> Path:
+def write_week(
+    scores_dir: Path,
+    scored_on: date,
+    p: np.ndarray,
+    guids: list[str],
+    control: np.ndarray | None = None,
+    horizon: int = H,
+) -> Path:
     """Write ``<scores_dir>/<YYYYMMDD>/scores.parquet`` in the scoring files' layout."""
     folder = Path(scores_dir) / scored_on.strftime("%Y%m%d")
     folder.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame({
-        "person_guid": pd.array(guids, dtype="string"),
-        "lead_score": np.clip((p * 100).round(), 1, 99).astype("int64"),
-        "lead_tier": pd.array(tiers(p), dtype="string"),
-        f"p_apply_{horizon}d": p,
-        "top_reason_1": pd.array(["e-mails opened"] * len(p), dtype="string"),
-        "model_version": pd.array(["lead_propensity/3"] * len(p), dtype="string"),
-        "scored_on": pd.array([scored_on.isoformat()] * len(p), dtype="string"),
-        "control": np.zeros(len(p), dtype="int8") if control is None else control.astype("int8"),
-    })
+    frame = pd.DataFrame(
+        {
+            "person_guid": pd.array(guids, dtype="string"),
+            "lead_score": np.clip((p * 100).round(), 1, 99).astype("int64"),
+            "lead_tier": pd.array(tiers(p), dtype="string"),
+            f"p_apply_{horizon}d": p,
+            "top_reason_1": pd.array(["e-mails opened"] * len(p), dtype="string"),
+            "model_version": pd.array(["lead_propensity/3"] * len(p), dtype="string"),
+            "scored_on": pd.array([scored_on.isoformat()] * len(p), dtype="string"),
+            "control": np.zeros(len(p), dtype="int8") if control is None else control.astype("int8"),
+        }
+    )
     frame.to_parquet(folder / "scores.parquet", index=False)
     return folder
 
@@ -90,8 +100,15 @@ def outcomes(rng: np.random.Generator, scored_on: date, p: np.ndarray, horizon: 
     return when.where(applied)
 
 
-def build_weeks(settings: Settings, weeks: list[date], n: int = 1500, seed: int = 0, informative: bool = True,
-                shift_last: float = 0.0, horizon: int = H) -> tuple[pd.DataFrame, dict, dict[date, pd.DataFrame]]:
+def build_weeks(
+    settings: Settings,
+    weeks: list[date],
+    n: int = 1500,
+    seed: int = 0,
+    informative: bool = True,
+    shift_last: float = 0.0,
+    horizon: int = H,
+) -> tuple[pd.DataFrame, dict, dict[date, pd.DataFrame]]:
     """Score files for each week, the leads table with their applications, the training reference and the features.
 
     Each week scores ``n`` fresh leads. With ``informative`` the scores are the true probabilities (AUC about 0.85);
@@ -109,8 +126,14 @@ def build_weeks(settings: Settings, weeks: list[date], n: int = 1500, seed: int 
         p = truth if informative else rng.permutation(truth)
         guids = [f"{i:03d}-{j:06d}" for j in range(n)]
         write_week(settings.scores_dir, week, p, guids, horizon=horizon)
-        leads.append(pd.DataFrame({"person_guid": pd.array(guids, dtype="string"),
-                                   "application_created": outcomes(rng, week, truth, horizon)}))
+        leads.append(
+            pd.DataFrame(
+                {
+                    "person_guid": pd.array(guids, dtype="string"),
+                    "application_created": outcomes(rng, week, truth, horizon),
+                }
+            )
+        )
         feats[week] = f
     return pd.concat(leads, ignore_index=True), ref, feats
 

@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from leadscore.monitoring.gates import (
     MonitoringGateError,
     MonitoringResult,
@@ -19,14 +18,25 @@ from leadscore.monitoring.gates import (
 )
 
 T = MonitoringThresholds()
-CALM = {"scored_on": "2025-02-09", "score_psi": 0.02, "feature_psi": {"pings": 0.01, "email_sent": 0.05},
-        "missing_jump": {"college": 0.01}, "unseen_sources": [],
-        "realized_auc_series": [["2025-02-02", 0.81, 900], ["2025-02-09", 0.80, 950]]}
+CALM = {
+    "scored_on": "2025-02-09",
+    "score_psi": 0.02,
+    "feature_psi": {"pings": 0.01, "email_sent": 0.05},
+    "missing_jump": {"college": 0.01},
+    "unseen_sources": [],
+    "realized_auc_series": [["2025-02-02", 0.81, 900], ["2025-02-09", 0.80, 950]],
+}
 
 
 def _result(metrics: dict) -> MonitoringResult:
-    return MonitoringResult(scored_on=date(2025, 2, 9), status="", messages=[], metrics=metrics,
-                            report_path=Path("/r/weekly_20250209.html"), history_path=Path("/r/history.parquet"))
+    return MonitoringResult(
+        scored_on=date(2025, 2, 9),
+        status="",
+        messages=[],
+        metrics=metrics,
+        report_path=Path("/r/weekly_20250209.html"),
+        history_path=Path("/r/history.parquet"),
+    )
 
 
 def test_ok_path() -> None:
@@ -37,8 +47,13 @@ def test_ok_path() -> None:
 
 
 def test_warning_paths() -> None:
-    m = {**CALM, "score_psi": 0.15, "feature_psi": {"pings": 0.12, "email_sent": 0.3}, "unseen_sources": ["TikTok"],
-         "missing_jump": {"college": 0.25}}
+    m = {
+        **CALM,
+        "score_psi": 0.15,
+        "feature_psi": {"pings": 0.12, "email_sent": 0.3},
+        "unseen_sources": ["TikTok"],
+        "missing_jump": {"college": 0.25},
+    }
     failures, warnings = assess(m, T)
     assert failures == []
     text = " | ".join(warnings)
@@ -86,8 +101,9 @@ def test_thresholds_change_the_verdict() -> None:
 
 def test_missing_reference_warns() -> None:
     _, warnings = assess({"reference_missing": True}, T)
-    assert warnings == ["the champion has no training reference profile: drift was not measured "
-                        "(retrain so the model stores one)"]
+    assert warnings == [
+        "the champion has no training reference profile: drift was not measured (retrain so the model stores one)"
+    ]
 
 
 def test_check_gates_logs_warnings(caplog: pytest.LogCaptureFixture) -> None:
@@ -97,8 +113,9 @@ def test_check_gates_logs_warnings(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_load_thresholds_env_overrides() -> None:
-    t = load_thresholds({"LEADSCORE_MON_AUC_FLOOR": "0.7", "LEADSCORE_MON_AUC_FLOOR_WEEKS": "3",
-                         "LEADSCORE_MON_SCORE_PSI_FAIL": ""})
+    t = load_thresholds(
+        {"LEADSCORE_MON_AUC_FLOOR": "0.7", "LEADSCORE_MON_AUC_FLOOR_WEEKS": "3", "LEADSCORE_MON_SCORE_PSI_FAIL": ""}
+    )
     assert (t.auc_floor, t.auc_floor_weeks, t.score_psi_fail) == (0.7, 3, 0.25)
     assert load_thresholds({}) == MonitoringThresholds()
     with pytest.raises(ValueError, match="LEADSCORE_MON_AUC_FLOOR_WEEKS='two'"):

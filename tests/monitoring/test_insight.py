@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from leadscore.data.tables import FEATURE_COLUMNS
 from leadscore.monitoring import training_insight_report
 from leadscore.monitoring.insight import InsightInputError, km_conversion, outreach_plan
 from leadscore.settings import Settings
+
 from tests.monitoring.synthetic import hazard_table, make_features, true_probability
 
 
@@ -58,17 +58,25 @@ def _rows(n: int = 1500, seed: int = 4) -> pd.DataFrame:
 
 def test_insight_report_content(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, horizon_days=30, landmark_days=(0, 7, 30))
-    out = training_insight_report(settings, _rows(), hazard_table(), TruthModel(), tmp_path / "insight.html",
-                                  capacity=100, weekly_pool=1000)
+    out = training_insight_report(
+        settings, _rows(), hazard_table(), TruthModel(), tmp_path / "insight.html", capacity=100, weekly_pool=1000
+    )
     page = out.read_text(encoding="utf-8")
     assert "<title>LeadScore training insight</title>" in page
-    for section in ("What drives applications", "Conversion by source", "Conversion by lead age",
-                    "Best weekly outreach list size"):
+    for section in (
+        "What drives applications",
+        "Conversion by source",
+        "Conversion by lead age",
+        "Best weekly outreach list size",
+    ):
         assert f"<h2>{section}</h2>" in page, section
     assert "Leads with 6 e-mails opened (90th percentile) apply at 3.3× the rate of leads with 3 (median)" in page
     assert "Best source: Inquiry" in page  # Inquiry converts about 5× faster in the synthetic data
-    m = re.search(r"With 100 calls a week out of about 1,000 open leads, the top 100 by score hold ([\d.]+) expected "
-                  r"applications, ([\d.]+) % of all ([\d.]+); best weekly list size: ([\d,]+)\.", page)
+    m = re.search(
+        r"With 100 calls a week out of about 1,000 open leads, the top 100 by score hold ([\d.]+) expected "
+        r"applications, ([\d.]+) % of all ([\d.]+); best weekly list size: ([\d,]+)\.",
+        page,
+    )
     assert m, "outreach summary missing"
     captured, share, total = float(m.group(1)), float(m.group(2)), float(m.group(3))
     assert 0 < captured < total and share == pytest.approx(100 * captured / total, abs=0.1)

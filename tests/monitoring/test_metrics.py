@@ -8,7 +8,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-
 from leadscore.monitoring.drift import (
     ReferenceProfileError,
     column_drift,
@@ -22,6 +21,7 @@ from leadscore.monitoring.drift import (
 )
 from leadscore.monitoring.history import read_history, up_to, upsert_history
 from leadscore.monitoring.realized import label_outcomes, mature_dates, realized_metrics
+
 from tests.monitoring.synthetic import hazard_table, make_features
 
 
@@ -69,8 +69,9 @@ def test_missing_share_counts_in_psi_and_is_reported() -> None:
 
 
 def test_categorical_drift_and_unseen_labels() -> None:
-    ref = reference_profile(pd.DataFrame({"source": pd.array(["A", "A", "B", "B"], dtype="string")}),
-                            np.zeros(4))["features"]["source"]
+    ref = reference_profile(pd.DataFrame({"source": pd.array(["A", "A", "B", "B"], dtype="string")}), np.zeros(4))[
+        "features"
+    ]["source"]
     assert ref == {"kind": "categorical", "shares": {"A": 0.5, "B": 0.5}, "missing": 0.0}
     same = column_drift("source", ref, pd.Series(["B", "A"], dtype="string"))
     assert same["psi"] == pytest.approx(0.0, abs=1e-12) and same["unseen"] == []
@@ -125,13 +126,28 @@ def test_mature_dates_pick_one_date_per_lag() -> None:
 
 def test_label_outcomes_window_boundaries() -> None:
     t0 = pd.Timestamp("2025-01-05")
-    scores = pd.DataFrame({"person_guid": ["a", "b", "c", "d", "e", "f"], "p_apply_14d": [0.1] * 6,
-                           "lead_tier": ["A", "B", "C", "D", "D", "D"]})
-    leads = pd.DataFrame({
-        "person_guid": ["a", "b", "c", "d", "e"],
-        "application_created": pd.Series([t0, t0 + pd.Timedelta(seconds=1), t0 + pd.Timedelta(days=14),
-                                          t0 + pd.Timedelta(days=14, seconds=1), pd.NaT], dtype="datetime64[us]"),
-    })
+    scores = pd.DataFrame(
+        {
+            "person_guid": ["a", "b", "c", "d", "e", "f"],
+            "p_apply_14d": [0.1] * 6,
+            "lead_tier": ["A", "B", "C", "D", "D", "D"],
+        }
+    )
+    leads = pd.DataFrame(
+        {
+            "person_guid": ["a", "b", "c", "d", "e"],
+            "application_created": pd.Series(
+                [
+                    t0,
+                    t0 + pd.Timedelta(seconds=1),
+                    t0 + pd.Timedelta(days=14),
+                    t0 + pd.Timedelta(days=14, seconds=1),
+                    pd.NaT,
+                ],
+                dtype="datetime64[us]",
+            ),
+        }
+    )
     out, excluded = label_outcomes(scores, leads, date(2025, 1, 5), 14)
     assert excluded == {"excluded_missing": 1, "excluded_applied": 1}  # f unknown; a applied before scoring
     assert dict(zip(out["person_guid"], out["applied"], strict=True)) == {"b": 1, "c": 1, "d": 0, "e": 0}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from leadscore.monitoring import MonitoringGateError, MonitoringInputError, check_gates, load_thresholds, monitor_week
 from leadscore.monitoring.history import read_history
 from leadscore.settings import Settings
+
 from tests.monitoring.synthetic import build_weeks, weekly_dates
 
 H = 7
@@ -62,8 +62,14 @@ def test_report_content(run: dict) -> None:
     auc = result.metrics["realized"]["lag1"]["auc"]
     assert f"realized AUC {auc:.3f} on 1,200 leads" in page
     assert f"Score PSI {result.metrics['score_psi']:.3f}" in page
-    for section in ("Alerts", "This week&#x27;s scores", "Realized performance",
-                    "Drift against the training reference", "What drives the champion", "History"):
+    for section in (
+        "Alerts",
+        "This week&#x27;s scores",
+        "Realized performance",
+        "Drift against the training reference",
+        "What drives the champion",
+        "History",
+    ):
         assert f"<h2>{section}</h2>" in page, section
     images = re.findall(r'<img src="(data:image/png;base64,[A-Za-z0-9+/=]+)"', page)
     assert len(images) >= 6  # score dist, tiers, realized over time, calibration, drifting features, hazard ratios

@@ -343,3 +343,41 @@ def test_sqlserver_key_order_compares_the_last_group_first() -> None:
     assert _text_order_key(low) > _text_order_key(high)
     with pytest.raises(SlateConfigError, match="key_order"):
         replace(api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", EXTRA), key_order="binary")
+
+
+# -- answer shapes the sandbox never sends (pure checks of one decoded page) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        ([], "JSON list, expected an object"),
+        ({"rows": []}, "expected an object with a 'row' list"),
+        ({"row": {"person_guid": "x"}}, "'row' is a JSON dict"),
+        ({"row": [{"person_guid": "a"}, "b"]}, "row 1 is a JSON str"),
+        ({"row": [{"person_guid": "a", "ref": 12}]}, "row 0 has non-string values {'ref': 'int'}"),
+    ],
+)
+def test_malformed_answers_are_errors(payload: Any, match: str) -> None:
+    client = SlateClient(api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", EXTRA))
+    with pytest.raises(SlateResponseError, match=match.replace("(", r"\(").replace("{", r"\{")) as info:
+        client._check_rows(LEADS, 4, payload)
+    assert "page 4" in str(info.value)
+
+
+def test_json_null_is_treated_as_an_omitted_column() -> None:
+    client = SlateClient(api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", EXTRA))
+    rows, columns = client._check_rows(LEADS, 1, {"row": [{"person_guid": "a", "tags": None}, {"person_guid": "b"}]})
+    assert rows == [{"person_guid": "a"}, {"person_guid": "b"}] and columns == ("person_guid",)
+
+
+def test_page_larger_than_limit_is_allowed_only_for_ties() -> None:
+    client = SlateClient(api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", EXTRA))
+    ties = [{"person_guid": k} for k in ("a", "b", "c", "c", "c")]
+    client._check_limit(LEADS, 1, ties, 3)
+    with pytest.raises(SlateResponseError, match="ignores its 'limit'"):
+        client._check_limit(LEADS, 1, [{"person_guid": k} for k in "abcd"], 3)
+    with pytest.raises(SlateResponseError, match="out of order"):
+        client._check_cursor(LEADS, 2, [{"person_guid": "b"}, {"person_guid": "a"}], None)
+    with pytest.raises(SlateSchemaError, match="lacks the key column"):
+        client._check_cursor(LEADS, 2, [{"ref": "1"}], None)

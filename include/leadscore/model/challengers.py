@@ -36,8 +36,10 @@ def _labelled(label: np.ndarray) -> np.ndarray:
     label = np.asarray(label, dtype=float)
     mask = ~np.isnan(label)
     if mask.sum() == 0 or np.unique(label[mask]).size < 2:
-        raise ValueError(f"challengers need both outcomes among labelled rows; got {int(mask.sum())} labelled rows "
-                         f"with classes {np.unique(label[mask]).tolist()}")
+        raise ValueError(
+            f"challengers need both outcomes among labelled rows; got {int(mask.sum())} labelled rows "
+            f"with classes {np.unique(label[mask]).tolist()}"
+        )
     return mask
 
 

@@ -67,8 +67,10 @@ class CoxModel:
         """P(apply within ``horizon_days`` (default the fitted H) of the landmark | open then, x), vectorized."""
         h = self.horizon_days if horizon_days is None else horizon_days
         if h > self.horizon_days:
-            raise ValueError(f"the Cox model was fitted with follow-up censored at {self.horizon_days} days; cannot "
-                             f"predict a {h}-day probability")
+            raise ValueError(
+                f"the Cox model was fitted with follow-up censored at {self.horizon_days} days; cannot "
+                f"predict a {h}-day probability"
+            )
         lp = self.log_partial_hazard(features)
         return -np.expm1(-self.cumhaz0(h) * np.exp(lp))
 
@@ -137,8 +139,10 @@ def inner_time_split(as_of: pd.Series, horizon_days: int, valid_share: float = 0
     valid = (t >= cut).to_numpy()
     fit = (t < cut - pd.Timedelta(days=horizon_days)).to_numpy()
     if not fit.any() or not valid.any():
-        raise ValueError(f"inner time split left {int(fit.sum())} fit rows and {int(valid.sum())} validation rows; "
-                         "widen the training window")
+        raise ValueError(
+            f"inner time split left {int(fit.sum())} fit rows and {int(valid.sum())} validation rows; "
+            "widen the training window"
+        )
     return fit, valid
 
 

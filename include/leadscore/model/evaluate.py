@@ -15,8 +15,18 @@ AGE_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("91+", 91, np.inf),
 )
 EPS = 1e-6
-METRIC_NAMES = ("n", "positives", "base_rate", "auc", "log_loss", "brier", "calibration_slope",
-                "calibration_intercept", "top_decile_precision", "top_decile_lift")
+METRIC_NAMES = (
+    "n",
+    "positives",
+    "base_rate",
+    "auc",
+    "log_loss",
+    "brier",
+    "calibration_slope",
+    "calibration_intercept",
+    "top_decile_precision",
+    "top_decile_lift",
+)
 
 
 def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -50,8 +60,11 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """All scalar metrics of scores ``p`` against 0/1 outcomes ``y`` (NaN where undefined, e.g. one class only)."""
     y = np.asarray(y, dtype=float)
     p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
-    out: dict[str, float] = {"n": float(len(y)), "positives": float(y.sum()),
-                             "base_rate": float(y.mean()) if len(y) else float("nan")}
+    out: dict[str, float] = {
+        "n": float(len(y)),
+        "positives": float(y.sum()),
+        "base_rate": float(y.mean()) if len(y) else float("nan"),
+    }
     if len(y) == 0 or np.unique(y).size < 2:
         out.update({k: float("nan") for k in METRIC_NAMES if k not in out})
         return out
@@ -67,12 +80,14 @@ def calibration_curve(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFr
     """Observed rate vs mean predicted probability in ``bins`` equal-count bins of p."""
     order = np.argsort(p, kind="stable")
     groups = np.array_split(order, bins)
-    return pd.DataFrame({
-        "bin": np.arange(1, len(groups) + 1),
-        "n": [len(g) for g in groups],
-        "mean_predicted": [float(np.mean(p[g])) if len(g) else np.nan for g in groups],
-        "observed_rate": [float(np.mean(y[g])) if len(g) else np.nan for g in groups],
-    })
+    return pd.DataFrame(
+        {
+            "bin": np.arange(1, len(groups) + 1),
+            "n": [len(g) for g in groups],
+            "mean_predicted": [float(np.mean(p[g])) if len(g) else np.nan for g in groups],
+            "observed_rate": [float(np.mean(y[g])) if len(g) else np.nan for g in groups],
+        }
+    )
 
 
 def lift_by_decile(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
@@ -81,8 +96,14 @@ def lift_by_decile(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
     groups = np.array_split(order, 10)
     base = float(np.mean(y)) if len(y) else float("nan")
     rates = [float(np.mean(y[g])) if len(g) else np.nan for g in groups]
-    return pd.DataFrame({"decile": np.arange(1, 11), "n": [len(g) for g in groups], "rate": rates,
-                         "lift": [r / base if base > 0 else np.nan for r in rates]})
+    return pd.DataFrame(
+        {
+            "decile": np.arange(1, 11),
+            "n": [len(g) for g in groups],
+            "rate": rates,
+            "lift": [r / base if base > 0 else np.nan for r in rates],
+        }
+    )
 
 
 def age_bucket(days_as_lead: np.ndarray) -> np.ndarray:

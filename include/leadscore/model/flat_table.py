@@ -81,8 +81,10 @@ def binary_target(series: pd.Series, name: str) -> pd.Series:
     out[text.isin(FALSE_VALUES).fillna(False).to_numpy(dtype=bool)] = 0.0
     bad = text.notna() & (text != "") & out.isna()
     if bad.any():
-        raise FlatTableError(f"target column {name!r} must be 0/1 (or yes/no, true/false); {int(bad.sum())} rows hold "
-                             f"other values, e.g. {sorted(set(series[bad].astype(str)))[:5]}")
+        raise FlatTableError(
+            f"target column {name!r} must be 0/1 (or yes/no, true/false); {int(bad.sum())} rows hold "
+            f"other values, e.g. {sorted(set(series[bad].astype(str)))[:5]}"
+        )
     return out
 
 
@@ -118,24 +120,51 @@ def _prepare(frame: pd.DataFrame, numeric: list[str], text: list[str]) -> pd.Dat
 
 
 def _preprocessor(numeric: list[str], text: list[str]) -> ColumnTransformer:
-    return ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                              StandardScaler()), numeric),
-        ("txt", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01, max_categories=50,
-                              sparse_output=False), text),
-    ])
+    return ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
+                ),
+                numeric,
+            ),
+            (
+                "txt",
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist", min_frequency=0.01, max_categories=50, sparse_output=False
+                ),
+                text,
+            ),
+        ]
+    )
 
 
 def _candidates(numeric: list[str], text: list[str]) -> dict[str, Pipeline]:
     return {
-        "logistic": Pipeline([("pre", _preprocessor(numeric, text)), ("clf", LogisticRegression(C=1.0, max_iter=2000))]),
-        "hgb": Pipeline([("pre", _preprocessor(numeric, text)), ("clf", HistGradientBoostingClassifier(
-            learning_rate=0.05, max_iter=300, min_samples_leaf=30, l2_regularization=1.0, random_state=0))]),
+        "logistic": Pipeline(
+            [("pre", _preprocessor(numeric, text)), ("clf", LogisticRegression(C=1.0, max_iter=2000))]
+        ),
+        "hgb": Pipeline(
+            [
+                ("pre", _preprocessor(numeric, text)),
+                (
+                    "clf",
+                    HistGradientBoostingClassifier(
+                        learning_rate=0.05, max_iter=300, min_samples_leaf=30, l2_regularization=1.0, random_state=0
+                    ),
+                ),
+            ]
+        ),
     }
 
 
 def fit_table(
-    input_path: Path, target: str, id_col: str | None, time_col: str | None, drop: list[str] | tuple[str, ...],
+    input_path: Path,
+    target: str,
+    id_col: str | None,
+    time_col: str | None,
+    drop: list[str] | tuple[str, ...],
     model_dir: Path,
 ) -> dict[str, Any]:
     """Fit and compare the classifier candidates on a flat table; save the winner and the metrics.
@@ -160,8 +189,10 @@ def fit_table(
     frame, y = frame[keep].reset_index(drop=True), y_all[keep].to_numpy(dtype=float)
     counts = np.bincount(y.astype(int), minlength=2)
     if counts.min() < 10:
-        raise FlatTableError(f"target {target!r} needs at least 10 rows of each outcome; got {counts[0]} zeros and "
-                             f"{counts[1]} ones (of {len(y)} labelled rows)")
+        raise FlatTableError(
+            f"target {target!r} needs at least 10 rows of each outcome; got {counts[0]} zeros and "
+            f"{counts[1]} ones (of {len(y)} labelled rows)"
+        )
     features = frame.drop(columns=named)
     numeric, text, dropped = column_kinds(features)
     if not numeric and not text:
@@ -192,9 +223,17 @@ def fit_table(
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump({"pipeline": final, "numeric": numeric, "text": text, "target": target}, model_dir / MODEL_FILE)
     summary = {
-        "input": str(input_path), "target": target, "rows": len(frame), "rows_without_target": int((~keep).sum()),
-        "positives": int(counts[1]), "validation": validation, "chosen": chosen, "candidates": results,
-        "numeric_columns": numeric, "text_columns": text, "dropped_columns": dropped,
+        "input": str(input_path),
+        "target": target,
+        "rows": len(frame),
+        "rows_without_target": int((~keep).sum()),
+        "positives": int(counts[1]),
+        "validation": validation,
+        "chosen": chosen,
+        "candidates": results,
+        "numeric_columns": numeric,
+        "text_columns": text,
+        "dropped_columns": dropped,
         "fit_seconds": round(time.perf_counter() - started, 2),
     }
     (model_dir / METRICS_FILE).write_text(json.dumps(summary, indent=2, default=float))

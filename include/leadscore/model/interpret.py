@@ -60,9 +60,17 @@ def hazard_ratios(model: CoxModel, training_features: pd.DataFrame) -> pd.DataFr
     for name, group in zip(pre.design_columns, pre.groups, strict=True):
         r = s.loc[name]
         row = {
-            "covariate": name, "feature": group, "coef": float(r["coef"]), "hazard_ratio": float(r["exp(coef)"]),
-            "hr_lower_95": float(r["exp(coef) lower 95%"]), "hr_upper_95": float(r["exp(coef) upper 95%"]),
-            "p": float(r["p"]), "level": "", "reference": "", "low": np.nan, "high": np.nan,
+            "covariate": name,
+            "feature": group,
+            "coef": float(r["coef"]),
+            "hazard_ratio": float(r["exp(coef)"]),
+            "hr_lower_95": float(r["exp(coef) lower 95%"]),
+            "hr_upper_95": float(r["exp(coef) upper 95%"]),
+            "p": float(r["p"]),
+            "level": "",
+            "reference": "",
+            "low": np.nan,
+            "high": np.nan,
             "hr_contrast": float(r["exp(coef)"]),
         }
         if group in FEATURE_NUMERIC:
@@ -96,13 +104,19 @@ def effect_sentences(table: pd.DataFrame, strong: float = STRONG_HR, alpha: floa
         hr = r["hr_contrast"]
         f = r["feature"]
         if f in FEATURE_CATEGORICAL:
-            out.append(f"Leads {_level_phrase(f, r['level'])} apply at {hr:.1f}× the rate of leads "
-                       f"{_level_phrase(f, r['reference'])}, other things equal.")
+            out.append(
+                f"Leads {_level_phrase(f, r['level'])} apply at {hr:.1f}× the rate of leads "
+                f"{_level_phrase(f, r['reference'])}, other things equal."
+            )
         elif f in FEATURE_FLAGS:
-            out.append(f"Leads with {FEATURE_LABELS[f]} apply at {hr:.1f}× the rate of other leads, other things equal.")
+            out.append(
+                f"Leads with {FEATURE_LABELS[f]} apply at {hr:.1f}× the rate of other leads, other things equal."
+            )
         else:
-            out.append(f"Leads with {r['high']:g} {FEATURE_LABELS[f]} (90th percentile) apply at {hr:.1f}× the rate "
-                       f"of leads with {r['low']:g} (median), other things equal.")
+            out.append(
+                f"Leads with {r['high']:g} {FEATURE_LABELS[f]} (90th percentile) apply at {hr:.1f}× the rate "
+                f"of leads with {r['low']:g} (median), other things equal."
+            )
     return out
 
 

@@ -38,7 +38,11 @@ class LeadModel:
 
     @classmethod
     def wrap(
-        cls, kind: str, impl: CoxModel | LogisticModel | HGBModel, horizon_days: int, training_features: pd.DataFrame,
+        cls,
+        kind: str,
+        impl: CoxModel | LogisticModel | HGBModel,
+        horizon_days: int,
+        training_features: pd.DataFrame,
         seed: int = 0,
     ) -> LeadModel:
         """Wrap a fitted candidate and compute reference scores on (a sample of) its training rows.

@@ -78,8 +78,13 @@ def plot_forest(table: pd.DataFrame, path: Path) -> Path:
     t = table.sort_values("hazard_ratio")
     fig, ax = plt.subplots(figsize=(7, max(3, 0.28 * len(t))))
     y = np.arange(len(t))
-    ax.errorbar(t["hazard_ratio"], y, xerr=[t["hazard_ratio"] - t["hr_lower_95"], t["hr_upper_95"] - t["hazard_ratio"]],
-                fmt="o", capsize=2)
+    ax.errorbar(
+        t["hazard_ratio"],
+        y,
+        xerr=[t["hazard_ratio"] - t["hr_lower_95"], t["hr_upper_95"] - t["hazard_ratio"]],
+        fmt="o",
+        capsize=2,
+    )
     ax.axvline(1.0, color="grey", linestyle=":")
     ax.set_xscale("log")
     ax.set_yticks(y, t["covariate"])

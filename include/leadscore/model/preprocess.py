@@ -50,7 +50,8 @@ def check_feature_frame(features: pd.DataFrame, columns: list[str] | None = None
         problems.append(f"numeric columns with non-numeric dtypes {bad}")
     if problems:
         raise ModelSignatureError(
-            "feature frame does not match the model's signature: " + "; ".join(problems)
+            "feature frame does not match the model's signature: "
+            + "; ".join(problems)
             + f" (expected the {len(expected)} columns of leadscore.data.tables.FEATURE_COLUMNS)"
         )
 

@@ -107,8 +107,16 @@ def _safe_info(info: dict[str, Any]) -> dict[str, str]:
 
 def model_card(result: TrainingResult, settings: Settings, training_info: dict[str, Any]) -> str:
     """A markdown model card: intended use, data, metrics beside the ceiling, effects, limitations."""
-    cols = ["n", "base_rate", "auc", "log_loss", "brier", "calibration_slope", "calibration_intercept",
-            "top_decile_lift"]
+    cols = [
+        "n",
+        "base_rate",
+        "auc",
+        "log_loss",
+        "brier",
+        "calibration_slope",
+        "calibration_intercept",
+        "top_decile_lift",
+    ]
     table = result.evaluation[cols].round(4).reset_index()
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
     body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in table.itertuples(index=False))
@@ -220,11 +228,15 @@ def evaluate_gate(
         limit = champion_metrics["log_loss"] + settings.gate_tolerance
         if not loss <= limit:
             passed = False
-            reasons.append(f"holdout log loss {loss:.5f} is worse than the champion's {champion_metrics['log_loss']:.5f}"
-                           f" + tolerance {settings.gate_tolerance} on the same holdout")
+            reasons.append(
+                f"holdout log loss {loss:.5f} is worse than the champion's {champion_metrics['log_loss']:.5f}"
+                f" + tolerance {settings.gate_tolerance} on the same holdout"
+            )
         else:
-            reasons.append(f"holdout log loss {loss:.5f} <= champion's {champion_metrics['log_loss']:.5f} + "
-                           f"{settings.gate_tolerance}")
+            reasons.append(
+                f"holdout log loss {loss:.5f} <= champion's {champion_metrics['log_loss']:.5f} + "
+                f"{settings.gate_tolerance}"
+            )
     return GateDecision(passed, reasons)
 
 
@@ -249,8 +261,9 @@ def load_champion(settings: Settings) -> Champion:
     return Champion(loaded.unwrap_python_model().lead_model, str(mv.version), str(mv.run_id))
 
 
-def champion_metrics_on_holdout(result: TrainingResult, settings: Settings) -> tuple[dict[str, float] | None, str | None,
-                                                                                     list[str]]:
+def champion_metrics_on_holdout(
+    result: TrainingResult, settings: Settings
+) -> tuple[dict[str, float] | None, str | None, list[str]]:
     """Score the current champion on the new result's labelled holdout rows.
 
     Returns:
@@ -262,10 +275,19 @@ def champion_metrics_on_holdout(result: TrainingResult, settings: Settings) -> t
     except NoChampionError:
         return None, None, []
     if champ.model.horizon_days != result.horizon_days:
-        return None, champ.version, [f"champion v{champ.version} predicts {champ.model.horizon_days}-day applications, "
-                                     f"this run {result.horizon_days}-day: not comparable, AUC floor only"]
-    features = result.holdout[champ.model.feature_columns] if set(champ.model.feature_columns) <= set(
-        result.holdout.columns) else result.holdout
+        return (
+            None,
+            champ.version,
+            [
+                f"champion v{champ.version} predicts {champ.model.horizon_days}-day applications, "
+                f"this run {result.horizon_days}-day: not comparable, AUC floor only"
+            ],
+        )
+    features = (
+        result.holdout[champ.model.feature_columns]
+        if set(champ.model.feature_columns) <= set(result.holdout.columns)
+        else result.holdout
+    )
     try:
         p = champ.model.predict_proba(features)
     except ModelSignatureError as exc:
@@ -304,6 +326,11 @@ def gate_and_promote(result: TrainingResult, run: RunInfo, settings: Settings) -
         promote(run.model_version, settings)
         log.info("gate passed: %s version %s is champion (%s)", settings.model_name, run.model_version, text)
     else:
-        log.warning("gate failed: %s version %s not promoted; champion stays %s (%s)", settings.model_name,
-                    run.model_version, champ_version, text)
+        log.warning(
+            "gate failed: %s version %s not promoted; champion stays %s (%s)",
+            settings.model_name,
+            run.model_version,
+            champ_version,
+            text,
+        )
     return decision

@@ -105,15 +105,18 @@ def train_and_evaluate(ts: TrainingSetLike, settings: Settings, out_dir: Path | 
     hold_all = rows[np.asarray(ts.holdout_mask, dtype=bool)]
     hold = hold_all[hold_all["label"].notna()]
     if len(train) == 0 or len(hold) == 0:
-        raise ValueError(f"need training and labelled holdout rows; got {len(train)} training and {len(hold)} labelled "
-                         f"holdout rows (of {len(hold_all)} holdout rows)")
+        raise ValueError(
+            f"need training and labelled holdout rows; got {len(train)} training and {len(hold)} labelled "
+            f"holdout rows (of {len(hold_all)} holdout rows)"
+        )
     xt = train[cols]
     label_t = train["label"].to_numpy(dtype=float, na_value=np.nan)
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
-    cox = fit_cox(xt, train["duration"].to_numpy(dtype=float), train["event"].to_numpy(dtype=bool), train["as_of"],
-                  label_t, h)
+    cox = fit_cox(
+        xt, train["duration"].to_numpy(dtype=float), train["event"].to_numpy(dtype=bool), train["as_of"], label_t, h
+    )
     seconds["cox"] = time.perf_counter() - started
     started = time.perf_counter()
     logistic = fit_logistic(xt, label_t, train["as_of"], h)
@@ -123,8 +126,9 @@ def train_and_evaluate(ts: TrainingSetLike, settings: Settings, out_dir: Path | 
     seconds["hgb"] = time.perf_counter() - started
     log.info("fit seconds: %s", seconds)
 
-    candidates = {kind: LeadModel.wrap(kind, impl, h, xt) for kind, impl in
-                  (("cox", cox), ("logistic", logistic), ("hgb", hgb))}
+    candidates = {
+        kind: LeadModel.wrap(kind, impl, h, xt) for kind, impl in (("cox", cox), ("logistic", logistic), ("hgb", hgb))
+    }
     y = hold["label"].to_numpy(dtype=float)
     age = hold[AGE_COLUMN].to_numpy(dtype=float)
     scores = {kind: m.predict_proba(hold[cols]) for kind, m in candidates.items()}
@@ -144,8 +148,13 @@ def train_and_evaluate(ts: TrainingSetLike, settings: Settings, out_dir: Path | 
         "lift": plots.plot_lift(y, scores[chosen], out / "lift_by_decile.png", chosen),
         "hazard_ratios": plots.plot_forest(hr, out / "hazard_ratios.png"),
         "survival_by_tier": plots.plot_survival_by_tier(
-            hold_all["duration"].to_numpy(dtype=float), hold_all["event"].to_numpy(dtype=bool),
-            candidates[chosen].predict_proba(hold_all[cols]), settings.tier_cuts, h, out / "survival_by_tier.png"),
+            hold_all["duration"].to_numpy(dtype=float),
+            hold_all["event"].to_numpy(dtype=bool),
+            candidates[chosen].predict_proba(hold_all[cols]),
+            settings.tier_cuts,
+            h,
+            out / "survival_by_tier.png",
+        ),
     }
     keep = [*cols, "label"] + ([CEILING] if CEILING in hold.columns else [])
     return TrainingResult(
@@ -160,9 +169,15 @@ def train_and_evaluate(ts: TrainingSetLike, settings: Settings, out_dir: Path | 
         holdout=hold[keep].reset_index(drop=True),
         horizon_days=h,
         fit_seconds=seconds,
-        counts={"rows": len(rows), "train_rows": len(train), "holdout_rows": len(hold_all),
-                "holdout_labelled_rows": len(hold), "train_events": int(train["event"].sum()),
-                "train_leads": int(train["person_guid"].nunique()), "holdout_leads": int(hold_all["person_guid"].nunique())},
+        counts={
+            "rows": len(rows),
+            "train_rows": len(train),
+            "holdout_rows": len(hold_all),
+            "holdout_labelled_rows": len(hold),
+            "train_events": int(train["event"].sum()),
+            "train_leads": int(train["person_guid"].nunique()),
+            "holdout_leads": int(hold_all["person_guid"].nunique()),
+        },
         cox_params={"penalizer": cox.penalizer, "l1_ratio": cox.l1_ratio, "grid": cox.grid},
         as_of=ts.as_of,
         split_time=ts.split_time,

@@ -35,10 +35,18 @@ def ensure_generated(data_dir: Path, leads: int, seed: int, end: datetime | None
     return True
 
 
-def serve(data_dir: Path, web_port: int, sftp_port: int, leads: int | None, settings: Settings) -> int:
+def serve(
+    data_dir: Path,
+    web_port: int,
+    sftp_port: int,
+    leads: int | None,
+    settings: Settings,
+    host: str = "127.0.0.1",
+    advertise_host: str | None = None,
+) -> int:
     """Serve the sandbox in the foreground (generating it first when the folder is empty) until Ctrl-C."""
     from leadscore.sandbox.serve import serve_command
 
     if ensure_generated(data_dir, leads or settings.sandbox_leads, settings.sandbox_seed):
         print(f"generated a sandbox Slate in {data_dir}")
-    return serve_command(data_dir, web_port, sftp_port)
+    return serve_command(data_dir, web_port, sftp_port, host=host, advertise_host=advertise_host)

@@ -244,6 +244,17 @@ def _mixed_ages(rng: np.random.Generator, n: int, early_share: float, early_mean
     return np.where(early, rng.exponential(early_mean, n), rng.random(n) * span)
 
 
+def _dense_unique(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, index of each code among them) for non-negative codes of small range, in O(n)."""
+    if codes.size == 0:
+        return codes[:0], codes[:0]
+    low = int(codes.min())
+    present = np.zeros(int(codes.max()) - low + 1, dtype=bool)
+    present[codes - low] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present) + low, rank[codes - low]
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -379,7 +390,7 @@ def _simulate_interactions(
     weeks = (sent_us - start_us) // (7 * DAY_US)
     slot = rng.integers(0, 4, lead.size)
     mailing_code = weeks * 4 + slot
-    uniq, inverse = np.unique(mailing_code, return_inverse=True)
+    uniq, inverse = _dense_unique(mailing_code)
     base = len(vocab)
     for code in uniq:
         week_start = pd.Timestamp(start_us + int(code // 4) * 7 * DAY_US, unit="us")
@@ -474,7 +485,7 @@ def _simulate_interactions(
     event_us = reg_us + _age_us(lead_time)
     event_day = (event_us // DAY_US).astype(np.int64)
     event_code = event_day * (len(EVENT_TYPES) + 1) + etype
-    uniq, inverse = np.unique(event_code, return_inverse=True)
+    uniq, inverse = _dense_unique(event_code)
     ev_base = len(vocab)
     type_names = [*EVENT_TYPES, "Campus Visit"]
     for code in uniq:

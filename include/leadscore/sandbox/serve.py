@@ -43,6 +43,7 @@ class SandboxHandle:
     web: QueryWebService
     sftp: SandboxSFTPServer
     importer: SlateImporter
+    advertise_host: str = HOST  # the host name clients use (e.g. "sandbox" inside the Docker stack)
 
     @property
     def web_url(self) -> str:
@@ -82,7 +83,7 @@ class SandboxHandle:
         creds = self.credentials
         api = {
             "conn_type": "http",
-            "host": self.web.host,
+            "host": self.advertise_host,
             "port": self.web.port,
             "schema": "http",
             "login": creds.service_user,
@@ -91,11 +92,11 @@ class SandboxHandle:
         }
         sftp = {
             "conn_type": "sftp",
-            "host": self.sftp.host,
+            "host": self.advertise_host,
             "port": self.sftp.port,
             "login": creds.sftp_user,
             "password": creds.sftp_password,
-            "extra": {"host_key": self.host_key_b64, "no_host_key_check": False},
+            "extra": {"host_key": self.host_key_line, "no_host_key_check": False},
         }
         return {"AIRFLOW_CONN_SLATE_API": json.dumps(api), "AIRFLOW_CONN_SLATE_SFTP": json.dumps(sftp)}
 
@@ -123,6 +124,8 @@ def start_sandbox(
     import_mask: str = DEFAULT_MASK,
     include_nulls: bool = False,
     start_web: bool = True,
+    host: str = HOST,
+    advertise_host: str | None = None,
 ) -> SandboxHandle:
     """Load a generated sandbox directory and start its servers on 127.0.0.1.
 
@@ -134,6 +137,8 @@ def start_sandbox(
         import_mask: the Source Format's file-name mask.
         include_nulls: serve NULL columns as "" instead of omitting them.
         start_web: False leaves the web service unstarted (``serve_forever`` runs it in the foreground).
+        host: the address to bind: 127.0.0.1 by default; only a container (the Docker stack) binds 0.0.0.0.
+        advertise_host: the host name put in the connection strings (default: ``host``).
     Returns:
         A SandboxHandle; stop it (or use it as a context manager) to free the ports.
     Raises:
@@ -151,7 +156,7 @@ def start_sandbox(
     leads = pd.read_parquet(paths.leads)
     interactions = pd.read_parquet(paths.interactions)
     web = QueryWebService(
-        build_tables(leads, interactions), credentials, meta["end"], HOST, web_port, include_nulls=include_nulls
+        build_tables(leads, interactions), credentials, meta["end"], host, web_port, include_nulls=include_nulls
     )
     known = pd.Index(leads["person_guid"].dropna().astype("string").str.strip().str.lower().unique())
     del leads, interactions
@@ -159,7 +164,7 @@ def start_sandbox(
     try:
         if start_web:
             web.start()
-        sftp = SandboxSFTPServer(data_dir, credentials, HOST, sftp_port).start()
+        sftp = SandboxSFTPServer(data_dir, credentials, host, sftp_port).start()
         importer = SlateImporter(data_dir, known_guids=known, mask=import_mask)
         if importer_interval is not None:
             importer.start(importer_interval)
@@ -168,7 +173,7 @@ def start_sandbox(
             sftp.stop()
         web.stop()
         raise
-    return SandboxHandle(data_dir, paths, credentials, web, sftp, importer)
+    return SandboxHandle(data_dir, paths, credentials, web, sftp, importer, advertise_host or host)
 
 
 def describe(handle: SandboxHandle, out: TextIO) -> None:
@@ -192,10 +197,23 @@ def describe(handle: SandboxHandle, out: TextIO) -> None:
 
 
 def serve_forever(
-    data_dir: Path, web_port: int = 18080, sftp_port: int = 18022, importer_interval: float = 30.0
+    data_dir: Path,
+    web_port: int = 18080,
+    sftp_port: int = 18022,
+    importer_interval: float = 30.0,
+    host: str = HOST,
+    advertise_host: str | None = None,
 ) -> None:
     """Serve the sandbox in the foreground until Ctrl-C or SIGTERM, polling the importer every few seconds."""
-    handle = start_sandbox(data_dir, web_port, sftp_port, importer_interval=importer_interval, start_web=False)
+    handle = start_sandbox(
+        data_dir,
+        web_port,
+        sftp_port,
+        importer_interval=importer_interval,
+        start_web=False,
+        host=host,
+        advertise_host=advertise_host,
+    )
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -211,16 +229,18 @@ def serve_forever(
         handle.stop()
 
 
-def serve_command(data_dir: Path, web_port: int = 18080, sftp_port: int = 18022) -> int:
+def serve_command(
+    data_dir: Path, web_port: int = 18080, sftp_port: int = 18022, host: str = HOST, advertise_host: str | None = None
+) -> int:
     """CLI entry of ``python -m leadscore sandbox serve``: returns the process exit code (0 ok, 2 bad sandbox)."""
     started = time.monotonic()
     try:
-        serve_forever(Path(data_dir), web_port, sftp_port)
+        serve_forever(Path(data_dir), web_port, sftp_port, host=host, advertise_host=advertise_host)
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: cannot listen on 127.0.0.1 ports {web_port}/{sftp_port}: {exc}", file=sys.stderr)
+        print(f"error: cannot listen on {host} ports {web_port}/{sftp_port}: {exc}", file=sys.stderr)
         return 2
     print(f"sandbox stopped after {time.monotonic() - started:.0f} s")
     return 0

@@ -98,10 +98,11 @@ def _format(us: np.ndarray, date_pattern: str, time_pattern: str, time_step_s: i
     steps = 86_400 // time_step_s
     time_table = _render(time_pattern, np.arange(steps, dtype=np.int64) * time_step_s * 1_000_000)
     width_d, width_t = len(date_pattern), len(time_pattern)
-    chars = np.empty((raw.size, width_d + width_t), dtype=np.uint8)
-    chars[:, :width_d] = day_table[day_idx]
-    chars[:, width_d:] = time_table[(secs - days * 86_400) // time_step_s]
-    return fixed_width_array(chars, valid)
+    # gather whole rows as opaque items (one copy per row, not per byte)
+    rows = np.empty(raw.size, dtype=np.dtype([("d", f"V{width_d}"), ("t", f"V{width_t}")]))
+    rows["d"] = day_table.view(f"V{width_d}").ravel()[day_idx]
+    rows["t"] = time_table.view(f"V{width_t}").ravel()[(secs - days * 86_400) // time_step_s]
+    return fixed_width_array(rows.view(np.uint8).reshape(raw.size, width_d + width_t), valid)
 
 
 def iso_seconds(us: np.ndarray) -> pa.Array:
