@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import FastAPI, HTTPException
@@ -123,8 +124,8 @@ class LeadScoreReportsPlugin(AirflowPlugin):
     """Registers the reports app and its navigation entry."""
 
     name = "leadscore_reports"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "LeadScore reports"}]
-    external_views = [
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": app, "url_prefix": URL_PREFIX, "name": "LeadScore reports"}]
+    external_views: ClassVar[list[dict[str, Any]]] = [
         {
             "name": "LeadScore reports",
             "href": URL_PREFIX.lstrip("/") + "/",

@@ -67,7 +67,7 @@ def test_warning_paths() -> None:
 def test_score_psi_failure() -> None:
     failures, _ = assess({**CALM, "score_psi": 0.3}, T)
     assert len(failures) == 1 and "score PSI 0.300 exceeds 0.25" in failures[0]
-    with pytest.raises(MonitoringGateError, match="score PSI 0.300 exceeds 0.25.*Report: /r/weekly_20250209.html"):
+    with pytest.raises(MonitoringGateError, match=r"score PSI 0\.300 exceeds 0\.25.*Report: /r/weekly_20250209\.html"):
         check_gates(_result({**CALM, "score_psi": 0.3}), T)
 
 

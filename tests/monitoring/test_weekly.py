@@ -94,7 +94,7 @@ def test_two_weeks_of_low_auc_fail_the_gate(tmp_path: Path) -> None:
             assert "below the floor 0.65 this week" in result.warnings[0]
             check_gates(result, load_thresholds())  # one week below: warning only
     assert statuses == ["ok", "warning", "failed"]
-    with pytest.raises(MonitoringGateError, match="realized AUC below the floor 0.65 for 2 weeks in a row"):
+    with pytest.raises(MonitoringGateError, match=r"realized AUC below the floor 0\.65 for 2 weeks in a row"):
         check_gates(result, load_thresholds())
 
 

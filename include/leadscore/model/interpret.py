@@ -7,7 +7,7 @@ import pandas as pd
 
 from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_FLAGS, FEATURE_NUMERIC
 from leadscore.model.cox import CoxModel
-from leadscore.model.preprocess import LINEAR_SCALE, MISSING_LEVEL
+from leadscore.model.preprocess import LINEAR_SCALE, MISSING_LEVEL, OTHER_LEVEL
 
 # Short labels a counselor can read in Slate (used for the reasons and the sentences).
 FEATURE_LABELS: dict[str, str] = {
@@ -89,6 +89,8 @@ def hazard_ratios(model: CoxModel, training_features: pd.DataFrame) -> pd.DataFr
 
 
 def _level_phrase(feature: str, level: str) -> str:
+    if level == OTHER_LEVEL:
+        return "interested in a rarer college" if feature == "college" else "from rarer sources"
     if feature == "college":
         return "with no college of interest" if level == MISSING_LEVEL else f"interested in {level}"
     return "with no recorded source" if level == MISSING_LEVEL else f"from {level}"
