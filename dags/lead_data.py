@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
+
 from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, weekly_timetable
 
 with DAG(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
+
 from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, weekly_timetable
 
 with DAG(
@@ -72,12 +73,20 @@ what is missing or different. `dry_run` writes files and the manifest without up
 
     @task
     def monitor(delivered: dict, **context) -> dict:
-        """Realized performance of past scores, drift against the training reference, the weekly report."""
+        """Realized performance of past scores, drift against the training reference, the weekly report.
+
+        Past a failure bound the task fails (no retry: the data will not change) after the delivery went out."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from leadscore.airflow_adapter import run_context
+        from leadscore.monitoring.gates import MonitoringGateError
         from leadscore.tasks.inference import monitor_week
 
         rc = run_context(context)
-        return monitor_week(rc.settings, rc.interval, delivered)
+        try:
+            return monitor_week(rc.settings, rc.interval, delivered)
+        except MonitoringGateError as exc:
+            raise AirflowFailException(str(exc)) from exc
 
     scored = score()
     wait_for_extract() >> scored

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
+
 from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, monthly_timetable
 
 with DAG(
@@ -67,6 +68,7 @@ as a visible warning. Everything is tracked in MLflow (`make mlflow`).
     def report_gate(result: dict) -> None:
         """Surface the gate's decision: a failed gate shows as a skipped task with its reasons; the champion stays."""
         from airflow.sdk.exceptions import AirflowSkipException
+
         from leadscore.tasks.training import report_gate as report
 
         report(result)

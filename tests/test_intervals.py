@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, date, datetime
 
 import pytest
+
 from leadscore.intervals import Interval, resolve_interval, week_ending_on_or_before, week_starting, weeks_between
 
 

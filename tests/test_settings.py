@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from leadscore.settings import Settings, SettingsError, load_settings
 from leadscore.settings_table import markdown_table
 

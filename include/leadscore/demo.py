@@ -48,13 +48,13 @@ def run(settings: Settings, leads: int | None = None, seed: int | None = None) -
         _step(2, total, "Airflow metadata database (SQLite) ...")
         ensure_airflow_db(env, log_dir)
         _step(3, total, "lead_data: extract, validate, quarantine, store ...")
-        secs = dags_test("lead_data", week.start, env, log_dir)
+        secs = dags_test("lead_data", week.end, env, log_dir)
         print(f"      done in {secs:.0f} s")
         _step(4, total, "lead_training: landmark rows, Cox + challengers, MLflow, gate ...")
         secs = dags_test("lead_training", week.end, env, log_dir)
         print(f"      done in {secs:.0f} s")
         _step(5, total, "lead_inference: score, write chunks, deliver over SFTP, monitor ...")
-        secs = dags_test("lead_inference", week.start, env, log_dir)
+        secs = dags_test("lead_inference", week.end, env, log_dir)
         print(f"      done in {secs:.0f} s")
         imported = sandbox.importer.poll()
     _step(6, total, "sandbox stopped; summary")
@@ -70,7 +70,8 @@ def summary_text(settings: Settings, week_key: str, imported: list, seconds: flo
     sc = read_summary(settings, "scoring", week_key) or {}
     dl = read_summary(settings, "delivery", week_key) or {}
     mo = read_summary(settings, "monitoring", week_key) or {}
-    for q, info in (ex.get("queries") or {}).items():
+    for q in ("leads", "interactions"):
+        info = ex.get(q) or {}
         lines.append(
             f"extract  {q:<13} rows in {info.get('rows_in', '?'):>9,}  kept {info.get('rows_out', '?'):>9,}  "
             f"quarantined {info.get('quarantined', '?'):>6,}  {json.dumps(info.get('quarantined_by_reason', {}))}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from leadscore.data.clean import (
     SOURCE_LABELS,
     clean_interactions,
@@ -16,7 +17,6 @@ from leadscore.data.clean import (
 from leadscore.data.tables import INTERACTION_COLUMNS, LEAD_COLUMNS
 from leadscore.data.validate import validate
 from leadscore.slate.queries import INTERACTIONS, LEADS
-
 from tests.data.test_validate import AS_OF, G, interaction_rows, lead_rows
 
 

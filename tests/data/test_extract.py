@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from leadscore.data.extract import extract_interval
 from leadscore.data.store import ExtractStore
 from leadscore.data.validate import QuarantineLimitError
@@ -14,7 +15,6 @@ from leadscore.settings import Settings
 from leadscore.slate.client import SlateClient
 from leadscore.slate.errors import SlateTransientError
 from leadscore.slate.queries import INTERACTIONS, LEADS
-
 from tests.slate.test_client import FakeSleep, sandbox_config
 
 # Two consecutive weeks just before the sandbox's end (2026-11-23).

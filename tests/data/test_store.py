@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from leadscore.data.clean import clean_interactions, clean_leads
 from leadscore.data.store import ExtractStore, interval_name
 from leadscore.data.tables import INTERACTION_COLUMNS, LEAD_COLUMNS
 from leadscore.data.validate import validate
 from leadscore.settings import Settings
 from leadscore.slate.queries import INTERACTIONS, LEADS
-
 from tests.data.test_validate import AS_OF, G, interaction_rows, lead_rows
 
 W1 = (pd.Timestamp("2024-03-04"), pd.Timestamp("2024-03-11"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from leadscore.data.validate import (
     QuarantineLimitError,
     check_quarantine_share,

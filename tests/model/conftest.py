@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from leadscore.settings import Settings
 from threadpoolctl import threadpool_limits
 
+from leadscore.settings import Settings
 from tests.model.synthetic import SyntheticTrainingSet, make_training_set
 
 

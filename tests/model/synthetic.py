@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
 from leadscore.data.tables import FEATURE_COLUMNS, FEATURE_NUMERIC
 
 SOURCES = {"Source": (0.45, -1.6), "Inquiry Form": (0.2, 0.9), "Vendor Lead": (0.2, -1.2), "Event": (0.13, 0.2)}

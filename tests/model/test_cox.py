@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from leadscore.data.tables import FEATURE_COLUMNS
 from leadscore.model.cox import _fit_lifelines, _from_lifelines, _lifelines_frame, fit_cox, inner_time_split
 from leadscore.model.preprocess import Preprocessor

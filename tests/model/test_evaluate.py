@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from leadscore.model.evaluate import (
     age_bucket,
     calibration_curve,

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from leadscore.model.flat_table import METRICS_FILE, FlatTableError, fit_table, read_table, score_table
 
 

@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+
 from leadscore.data.tables import FEATURE_COLUMNS
 from leadscore.model.interpret import top_reasons
 from leadscore.model.lead_model import LeadModel, ModelSignatureError

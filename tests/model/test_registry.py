@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from leadscore.data.tables import FEATURE_COLUMNS
 from leadscore.model import registry
 from leadscore.model.pyfunc import OUTPUT_COLUMN, pyfunc_input

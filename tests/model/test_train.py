@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from leadscore.model.train import choose_champion, train_and_evaluate
 from leadscore.settings import Settings
 

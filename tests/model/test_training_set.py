@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from leadscore.data.tables import FEATURE_COLUMNS
 from leadscore.model.training_set import TrainingSetError, build_landmarks, time_split
-
 from tests.data.test_features import make_interactions, make_leads
 
 AS_OF = pd.Timestamp("2024-06-01")
@@ -53,6 +53,7 @@ def test_durations_events_and_labels():
             {"person_guid": "p", "origin_date": o, "application_created": o + 40 * DAY},
             {"person_guid": "late", "origin_date": AS_OF - 10 * DAY, "application_created": AS_OF + DAY},
             {"person_guid": "edge", "origin_date": AS_OF - 40 * DAY},
+            {"person_guid": "bound", "origin_date": o, "application_created": o + 37 * DAY},
         ]
     )
     rows = build_landmarks(leads, make_interactions([]), AS_OF, horizon_days=H).set_index(
@@ -62,9 +63,12 @@ def test_durations_events_and_labels():
     assert list(p.index) == [0, 1, 3, 7, 14, 30]
     assert p["duration"].tolist() == [40, 39, 37, 33, 26, 10]
     assert p["event"].all()
-    # application at day 40 is inside (t, t + 30] from day 10 on
-    assert p["label"].tolist() == [0, 0, 0, 1, 1, 1]
+    # the application at day 40 is inside (t, t + 30] for t at day 10 or later: landmarks 14 and 30
+    assert p["label"].tolist() == [0, 0, 0, 0, 1, 1]
     assert p["observed_h"].all()
+
+    bound = rows.loc["bound"]  # the label window (t, t + H] includes its end: day 7 + 30 = day 37
+    assert bound["label"].tolist() == [0, 0, 0, 1, 1, 1]
 
     late = rows.loc["late"]  # applies after as_of: censored, label unknown (t + H >= as_of)
     assert late["event"].tolist() == [False, False, False, False]

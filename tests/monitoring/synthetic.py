@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from leadscore.data.tables import FEATURE_FLAGS, FEATURE_NUMERIC
 from leadscore.monitoring.drift import reference_profile
 from leadscore.settings import Settings

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from leadscore.monitoring.gates import (
     MonitoringGateError,
     MonitoringResult,

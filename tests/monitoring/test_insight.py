@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from leadscore.data.tables import FEATURE_COLUMNS
 from leadscore.monitoring import training_insight_report
 from leadscore.monitoring.insight import InsightInputError, km_conversion, outreach_plan
 from leadscore.settings import Settings
-
 from tests.monitoring.synthetic import hazard_table, make_features, true_probability
 
 

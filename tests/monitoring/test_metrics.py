@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+
 from leadscore.monitoring.drift import (
     ReferenceProfileError,
     column_drift,
@@ -21,7 +22,6 @@ from leadscore.monitoring.drift import (
 )
 from leadscore.monitoring.history import read_history, up_to, upsert_history
 from leadscore.monitoring.realized import label_outcomes, mature_dates, realized_metrics
-
 from tests.monitoring.synthetic import hazard_table, make_features
 
 

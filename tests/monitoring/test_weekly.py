@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from leadscore.monitoring import MonitoringGateError, MonitoringInputError, check_gates, load_thresholds, monitor_week
 from leadscore.monitoring.history import read_history
 from leadscore.settings import Settings
-
 from tests.monitoring.synthetic import build_weeks, weekly_dates
 
 H = 7

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+
 from leadscore.sandbox.dirt import DirtRates
 from leadscore.sandbox.generator import (
     EXTRA_COLUMNS,

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import pandas as pd
 import paramiko
 import pytest
+
 from leadscore.sandbox.config import load_or_create_credentials
 from leadscore.sandbox.sftp_server import SandboxSFTPServer, sftp_file_mode
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 import requests
+
 from leadscore.slate.queries import INTERACTIONS, LEADS, MAX_PAGE_ROWS
 
 TIMEOUT = 30
@@ -278,6 +279,7 @@ def test_request_log_records_query_params_and_status(sandbox):
 
 def test_rendered_json_escapes_like_the_json_module():
     import pyarrow as pa
+
     from leadscore.sandbox.webservice import render_rows
 
     names = ["a", 'we"ird', "c"]
@@ -303,6 +305,7 @@ def test_guid_sort_matches_string_sort_and_refuses_odd_keys():
 
     import numpy as np
     import pyarrow as pa
+
     from leadscore.sandbox.webservice import _guid_sort_indices
 
     rng = np.random.default_rng(3)
@@ -314,6 +317,7 @@ def test_guid_sort_matches_string_sort_and_refuses_odd_keys():
 
 def test_guid_sort_breaks_ties_on_the_low_half():
     import pyarrow as pa
+
     from leadscore.sandbox.webservice import _guid_sort_indices
 
     keys = [

@@ -50,7 +50,6 @@ def bench_score(n: int, work: Path) -> dict[str, float]:
     from leadscore.scoring.files import write_score_files
     from leadscore.scoring.score import score_leads
     from leadscore.settings import Settings
-
     from tests.scoring.fakes import DummyModel, make_features
 
     features = make_features(n, seed=1)
@@ -79,7 +78,6 @@ def bench_deliver(n: int, work: Path) -> dict[str, float]:
     from leadscore.scoring.score import score_leads
     from leadscore.settings import Settings
     from leadscore.slate.delivery import deliver
-
     from tests.fixtures_sandbox import write_sandbox_dir
     from tests.scoring.fakes import DummyModel, make_features
 

@@ -10,6 +10,7 @@ import uuid
 
 import numpy as np
 import pandas as pd
+
 from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_COLUMNS, FEATURE_FLAGS, FEATURE_NUMERIC
 
 SOURCES = ("Inquiry Form", "Source", "Ad-Hoc Data Load", "Vendor Lead", "Event")

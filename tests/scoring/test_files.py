@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from leadscore.scoring.errors import ScoreFileError
 from leadscore.scoring.files import (
     chunk_name,
@@ -19,7 +20,6 @@ from leadscore.scoring.files import (
 )
 from leadscore.scoring.score import score_leads
 from leadscore.settings import Settings
-
 from tests.scoring.fakes import DummyModel, make_features
 
 DAY = date(2024, 1, 7)

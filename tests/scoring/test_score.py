@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+
 from leadscore.scoring.errors import DeliverySafetyError, ScoreValidationError, SelectionError
 from leadscore.scoring.reasons import top_reasons
 from leadscore.scoring.safety import check_delivery_safety
@@ -14,7 +15,6 @@ from leadscore.scoring.score import control_flags, score_file_columns, score_lea
 from leadscore.scoring.select import select_leads
 from leadscore.scoring.tiers import assign_tiers, lead_score_from_percentile, tier_counts
 from leadscore.settings import Settings
-
 from tests.scoring.fakes import DummyModel, ModelSignatureError, make_features
 
 DAY = date(2024, 1, 7)

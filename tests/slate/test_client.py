@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from leadscore.slate.client import SlateClient, format_wire_datetime
 from leadscore.slate.connections import QueryAuth, SlateApiConfig, api_config_from_connection
 from leadscore.slate.errors import (

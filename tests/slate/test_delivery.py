@@ -11,6 +11,7 @@ import asyncssh
 import numpy as np
 import pandas as pd
 import pytest
+
 from leadscore.scoring.files import Manifest, write_score_files
 from leadscore.scoring.score import score_leads
 from leadscore.settings import Settings
@@ -22,7 +23,6 @@ from leadscore.slate.delivery import (
     ledger_for,
 )
 from leadscore.slate.ledger import LedgerLockTimeout
-
 from tests.scoring.fakes import DummyModel, make_features
 
 DAY = date(2026, 11, 22)

@@ -326,7 +326,7 @@ def _simulate_leads(rng: np.random.Generator, n: int, start_us: int, end_us: int
     day0 = created - created % DAY_US
     load_minute = 9 * 60 + (day0 // DAY_US * 37) % 480
     created = np.where(is_list, day0 + load_minute * 60_000_000, created)
-    created = np.minimum(created, end_us - 1_000_000)
+    created = np.clip(created, start_us, end_us - 1_000_000)  # the first day's load may precede `start`
     order = np.argsort(created, kind="stable")
     created, group, college, label = created[order], group[order], college[order], label[order]
 

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from leadscore.intervals import Interval
+from leadscore.run_log import write_summary
 from leadscore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ def extract_week(settings: Settings, interval: Interval, api_config: Any, full_h
         summary = extract_interval(
             client, store, settings, interval.start, interval.end, full_history=True if full_history else None
         )
-    return _jsonable(summary)
+    out = _jsonable(summary.as_dict())
+    write_summary(settings, "extract", interval.key, out)
+    return out
 
 
 def log_quality(summary: dict) -> dict:

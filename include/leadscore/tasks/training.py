@@ -127,7 +127,7 @@ def train_and_register(settings: Settings, built: dict[str, Any]) -> dict[str, A
     ts = load_training_set(built)
     out_dir = Path(built["rows_path"]).parent / "plots"
     result = train_and_evaluate(ts, settings.replace(horizon_days=ts.horizon_days), out_dir=out_dir)
-    _attach_reference_profile(result, ts)
+    _attach_reference_profile(result, ts, settings)
     info = {k: v for k, v in built.items() if k != "rows_path"}
     run = log_training_run(result, settings, info)
     decision = gate_and_promote(result, run, settings)
@@ -154,16 +154,43 @@ def train_and_register(settings: Settings, built: dict[str, Any]) -> dict[str, A
     return summary
 
 
-def _attach_reference_profile(result: Any, ts: StoredTrainingSet) -> None:
-    """Store the training block's feature and score distributions with the model, for weekly drift checks."""
+def scoring_pool(settings: Settings, as_of: Any) -> Any:
+    """The leads a weekly run would score at ``as_of`` (open, recent, not test, not opted out), with features."""
+    import pandas as pd
+
+    from leadscore.data.features import features_as_of
+    from leadscore.data.store import ExtractStore
+    from leadscore.scoring.select import select_leads
+
+    store = ExtractStore(settings.extracts_dir)
+    leads = store.read_all("leads")
+    features = features_as_of(leads, store.read_all("interactions"), pd.Timestamp(as_of))
+    return select_leads(features, leads, pd.Timestamp(as_of), settings.lookback_days)
+
+
+def _attach_reference_profile(result: Any, ts: StoredTrainingSet, settings: Settings) -> None:
+    """Store with the model the score and feature distributions of the population it will score each week.
+
+    The reference is the scoring pool as of the training date (what a weekly run would have scored then), not the
+    landmark rows: those over-represent young leads, so weekly scores would look drifted and every percentile shifted.
+    ``lead_score`` is the percentile of a lead's probability among these reference scores.
+    """
+    import numpy as np
+
     from leadscore.data.tables import FEATURE_COLUMNS
     from leadscore.monitoring.drift import reference_profile
 
-    train = ts.rows[ts.train_mask]
-    if len(train) > 50_000:
-        train = train.sample(50_000, random_state=0)
-    features = train[list(FEATURE_COLUMNS)]
-    result.model.reference_profile = reference_profile(features, result.model.predict_proba(features))
+    pool = scoring_pool(settings, ts.as_of)
+    if len(pool) < 100:  # a very young history: fall back to the training block, and say so
+        log.warning("only %d leads in the scoring pool at %s: reference taken from training rows", len(pool), ts.as_of)
+        pool = ts.rows[ts.train_mask]
+    if len(pool) > 50_000:
+        pool = pool.sample(50_000, random_state=0)
+    features = pool[list(FEATURE_COLUMNS)]
+    scores = result.model.predict_proba(features)
+    sample = scores if len(scores) <= 10_000 else np.random.default_rng(0).choice(scores, 10_000, replace=False)
+    result.model.reference_scores = np.sort(sample)
+    result.model.reference_profile = reference_profile(features, scores, hazard_ratios=result.hazard_ratios)
 
 
 def _log_insight_report(settings: Settings, result: Any, ts: StoredTrainingSet, run: Any) -> None:
