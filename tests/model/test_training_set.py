@@ -160,3 +160,43 @@ def test_default_holdout_and_errors():
         time_split(rows, AS_OF, H, holdout_days=5000)
     with pytest.raises(TrainingSetError, match="landmark_days"):
         build_landmarks(leads, inter, AS_OF, landmark_days=(0, 0, 3))
+
+
+def test_attach_truth_uses_each_rows_own_date():
+    from leadscore.model.training_set import attach_truth
+
+    created = pd.Timestamp("2024-01-01")
+    truth = pd.DataFrame(
+        {
+            "person_guid": pd.Series(["a", "b"], dtype="str"),
+            "created": pd.Series([created, created], dtype="datetime64[us]"),
+            "eta": [0.0, 0.5],
+            "a1": [0.1, 0.1],
+            "tau1": [5.0, 5.0],
+            "a2": [0.01, 0.01],
+            "tau2": [100.0, 100.0],
+            "true_app_time": pd.Series([None, created + 20 * DAY], dtype="datetime64[us]"),
+        }
+    )
+    rows = pd.DataFrame(
+        {
+            "person_guid": ["a", "a", "b", "b"],
+            "as_of": pd.Series(
+                [created, created + 10 * DAY, created + 3 * DAY, created + 30 * DAY], dtype="datetime64[us]"
+            ),
+            "x": [1, 2, 3, 4],
+        }
+    )
+    out = attach_truth(rows, truth, H)
+
+    def cum(s: float) -> float:  # the generator's baseline cumulative hazard, written out
+        return 0.1 * 5 * -np.expm1(-s / 5) + 0.01 * 100 * -np.expm1(-s / 100)
+
+    expected = [
+        1 - np.exp(-(cum(30) - cum(0))),
+        1 - np.exp(-(cum(40) - cum(10))),
+        1 - np.exp(-np.exp(0.5) * (cum(33) - cum(3))),
+        0.0,  # already applied at day 20
+    ]
+    assert out["true_p"].to_numpy() == pytest.approx(expected, rel=1e-12)
+    assert out["x"].tolist() == [1, 2, 3, 4] and "true_p" not in rows

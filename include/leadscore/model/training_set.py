@@ -206,7 +206,7 @@ def time_split(
             f"{t.min()} to {t.max()}: lower holdout_days or widen the training window"
         )
 
-    out = rows.reset_index(drop=True).copy()
+    out = rows.reset_index(drop=True)  # copy-on-write: assigning columns below never touches `rows`
     t_us = _us(out["as_of"])[train]
     has_app = out["event"].to_numpy(dtype=bool)[train]
     app_us = t_us + np.round(out["duration"].to_numpy(dtype=np.float64)[train] * _US_PER_DAY).astype(np.int64)
@@ -218,14 +218,14 @@ def time_split(
         out[name] = column
 
     def block_info(mask: np.ndarray) -> dict:
-        block = out.loc[mask]
+        times = out["as_of"].to_numpy()[mask]
         return {
             "rows": int(mask.sum()),
-            "leads": int(block["person_guid"].nunique()) if "person_guid" in block else None,
-            "events": int(block["event"].sum()),
-            "positive_rate": float(block["label"].mean()),
-            "t_min": str(block["as_of"].min()),
-            "t_max": str(block["as_of"].max()),
+            "leads": int(out["person_guid"][mask].nunique()) if "person_guid" in out else None,
+            "events": int(out["event"].to_numpy(dtype=bool)[mask].sum()),
+            "positive_rate": float(np.nanmean(out["label"].to_numpy(dtype=np.float64)[mask])),
+            "t_min": str(pd.Timestamp(times.min())),
+            "t_max": str(pd.Timestamp(times.max())),
         }
 
     info = {
