@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     ROOT,
     BenchError,
     SandboxServer,
@@ -111,38 +111,10 @@ def step_extract_week(work: Path) -> dict[str, Any]:
         return _extract(work, _intervals(work)[1], False, client)
 
 
-class _DirectClient:
-    """Answers ``fetch_all`` from the sandbox's own query tables in-process: the extract without HTTP and JSON."""
-
-    def __init__(self, data_dir: Path) -> None:
-        import pandas as pd
-
-        from leadscore.sandbox.webservice import build_tables
-
-        self.tables = build_tables(
-            pd.read_parquet(data_dir / "leads.parquet"), pd.read_parquet(data_dir / "interactions.parquet")
-        )
-
-    def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0) -> Any:
-        import numpy as np
-        import pandas as pd
-        import pyarrow as pa
-
-        from leadscore.slate.client import FetchResult
-
-        started = time.monotonic()
-        table = self.tables[spec.name]
-        since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
-        until_us = int(pd.Timestamp(until).value // 1000)
-        page = table.page(since_us, until_us, None, max(1, len(table)))
-        frame = pa.table(dict(zip(page.columns, page.values, strict=True))).to_pandas()
-        frame = frame.reindex(columns=[*spec.column_names, *[c for c in frame.columns if c not in spec.column_names]])
-        frame = frame.astype("str")
-        return FetchResult(spec.name, frame, 1, len(frame), 0, time.monotonic() - started)
-
-
 def step_bulk_load(work: Path) -> dict[str, Any]:
-    return _extract(work, _intervals(work)[0], True, _DirectClient(_settings(work).sandbox_dir))
+    from bench.common import DirectClient
+
+    return _extract(work, _intervals(work)[0], True, DirectClient(_settings(work).sandbox_dir))
 
 
 def step_training_set(work: Path) -> dict[str, Any]:
@@ -408,8 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     write_result(
         a.name,
         {
-            "goals": {"weekly_scoring_plus_delivery_s": GOAL_WEEKLY_S, "weekly_peak_mib": GOAL_WEEKLY_MIB,
-                      "training_s": GOAL_TRAIN_S},
+            "goals": {
+                "weekly_scoring_plus_delivery_s": GOAL_WEEKLY_S,
+                "weekly_peak_mib": GOAL_WEEKLY_MIB,
+                "training_s": GOAL_TRAIN_S,
+            },
             "notes": [
                 "Each step runs in a fresh interpreter; wall_s is the step's own time after imports, process_wall_s "
                 "includes interpreter start and imports; peak_rss_mib is the step process's ru_maxrss.",

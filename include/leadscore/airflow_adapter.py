@@ -39,6 +39,9 @@ def run_context(context: dict[str, Any]) -> RunContext:
     Raises:
         ValueError: the run has no interval and no `as_of` param (see intervals.resolve_interval).
     """
+    from leadscore.files import owner_only_umask
+
+    owner_only_umask()  # before any file is written: MLflow and report files too
     params = dict(context.get("params") or {})
     overrides = {field: params[p] for p, field in _PARAM_TO_SETTING.items() if params.get(p) is not None}
     settings = load_settings().replace(**overrides) if overrides else load_settings()

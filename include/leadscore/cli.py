@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run one command; returns the process exit code."""
     args = _parser().parse_args(argv)
+    from leadscore.files import owner_only_umask
+
+    owner_only_umask()
     from leadscore.settings import load_settings
 
     settings = load_settings()

@@ -37,3 +37,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def owner_only_umask() -> int:
+    """Make every file this process creates from now on owner-only (umask 077); returns the previous umask.
+
+    Called at the start of every task and command, so that files written by libraries (MLflow's store and artifacts,
+    Airflow logs of our tasks, matplotlib output) are as private as the ones LeadScore writes itself.
+    """
+    return os.umask(0o077)
+
+
+def restrict_tree(root: Path) -> int:
+    """chmod every file under ``root`` to 0600 and every folder to 0700; returns how many modes changed.
+
+    For trees other libraries fill with copies that keep their source's mode (MLflow copies our code into each
+    logged model with ``shutil.copy2``), where the umask does not apply.
+    """
+    changed = 0
+    if not root.exists():
+        return 0
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        want = DIR_MODE if path.is_dir() else FILE_MODE
+        if path.stat().st_mode & 0o777 != want:
+            os.chmod(path, want)
+            changed += 1
+    return changed

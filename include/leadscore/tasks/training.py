@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leadscore.files import atomic_write_bytes
+from leadscore.files import atomic_write_bytes, restrict_tree
 from leadscore.run_log import write_summary
 from leadscore.settings import Settings
 
@@ -132,6 +132,7 @@ def train_and_register(settings: Settings, built: dict[str, Any]) -> dict[str, A
     run = log_training_run(result, settings, info)
     decision = gate_and_promote(result, run, settings)
     _log_insight_report(settings, result, ts, run)
+    restrict_tree(settings.home_abs / "mlflow")  # MLflow copies code_paths with their source modes
     holdout = {}
     for name in result.evaluation.index.get_level_values(0).unique():
         m = result.evaluation.loc[(name, "all")].to_dict()
