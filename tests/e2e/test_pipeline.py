@@ -77,7 +77,7 @@ def test_first_week_loads_the_whole_history(env, dags):
     states = run(dags["lead_data"], WEEK1_END)
     assert set(states.values()) == {"success"}, states
     log = env["sandbox"].web.request_log()
-    first = [e for e in log if e["query"] == "interactions"][0]
+    first = next(e for e in log if e["query"] == "interactions")
     assert not first["params"].get("since"), "first run must pull the whole history"
     assert first["params"]["until"].startswith("2026-11-16")
     assert len(list(extracts(env["home"], "leads").glob("*.parquet"))) == 1
