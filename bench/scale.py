@@ -159,7 +159,9 @@ def step_scoring(work: Path) -> dict[str, Any]:
         phases[name] = round(now - t, 2)
         t = now
 
-    champion = load_champion(settings)
+    model_home = work / "model_home.txt"
+    model_settings = settings.replace(home=Path(model_home.read_text())) if model_home.exists() else settings
+    champion = load_champion(model_settings)
     lap("load_champion")
     store = ExtractStore(settings.extracts_dir)
     leads, interactions = store.read_all("leads"), store.read_all("interactions")
@@ -260,44 +262,111 @@ def _step(name: str, work: Path, leads: int, env: dict[str, str], profile: bool 
     return out
 
 
-def bench_size(leads: int, work_root: Path, profile: set[str]) -> dict[str, Any]:
-    """Run every step at one size; returns the step measurements and the server's memory."""
+def mem_available_mib() -> float:
+    """MemAvailable of the machine now, in MiB."""
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    return float("inf")
+
+
+def _too_big(name: str, leads: int, done: dict[int, dict[str, Any]]) -> str | None:
+    """A reason to skip ``name`` at ``leads`` when its peak, extrapolated linearly from the largest smaller size
+    measured, would not fit in 80 % of the memory available now (the machine is shared); else None."""
+    smaller = [n for n in sorted(done) if n < leads and "peak_rss_mib" in done[n].get(name, {})]
+    if not smaller:
+        return None
+    n = smaller[-1]
+    need = done[n][name]["peak_rss_mib"] * leads / n
+    avail = mem_available_mib()
+    if need > 0.8 * avail:
+        return (
+            f"skipped: peak extrapolated linearly from {n:,} leads ({done[n][name]['peak_rss_mib']:.0f} MiB) is "
+            f"{need:.0f} MiB, more than 80 % of the {avail:.0f} MiB available on this shared machine"
+        )
+    return None
+
+
+def bench_size(
+    leads: int,
+    work_root: Path,
+    profile: set[str],
+    done: dict[int, dict[str, Any]],
+    train_max: int,
+    http_max: int = HTTP_FULL_EXTRACT_MAX_LEADS,
+) -> dict[str, Any]:
+    """Run every step at one size; returns the step measurements and the server's memory.
+
+    The sandbox server runs only while a step talks to it (the web-service extracts, the delivery), so that its
+    memory never competes with the steps that do not need it. Above ``train_max`` leads, training is skipped and
+    scoring uses the champion trained at the largest smaller size (the same features; only the timing matters).
+    """
     import shutil
 
     work = work_root / f"leads_{leads}"
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    env = child_env({"AIRFLOW_HOME": str(work / "airflow"), "LEADSCORE_HOME": str(work / "home")})
-    steps: dict[str, Any] = {"load_average_before": load_average()}
-    steps["generate"] = _step("generate", work, leads, env, "generate" in profile)
+    base_env = child_env({"AIRFLOW_HOME": str(work / "airflow"), "LEADSCORE_HOME": str(work / "home")})
     data_dir = work / "home" / "sandbox"
-    with SandboxServer(data_dir, work / "logs" / "server.log") as server:
-        steps["server"] = {"start_s": server.start_seconds, "peak_rss_mib_after_start": server.peak_rss_mb()}
-        env = {**env, **server.connections}
-        if leads <= HTTP_FULL_EXTRACT_MAX_LEADS:
-            steps["extract_full"] = _step("extract_full", work, leads, env, "extract_full" in profile)
-        else:
-            steps["extract_full"] = {
-                "skipped": (
-                    f"not run above {HTTP_FULL_EXTRACT_MAX_LEADS:,} leads: the client keeps every page's rows as "
-                    "Python dicts/strings until validation (about 5 GB at 200k leads, extrapolated ~20-25 GB at 1M); "
-                    "see extrapolated figures and bulk_load"
-                )
-            }
-            steps["bulk_load"] = _step("bulk_load", work, leads, env, "bulk_load" in profile)
-        steps["extract_week"] = _step("extract_week", work, leads, env, "extract_week" in profile)
-        for name in ("training_set", "training", "scoring", "delivery"):
-            steps[name] = _step(name, work, leads, env, name in profile)
-        steps["server"]["peak_rss_mib"] = server.peak_rss_mb()
-    weekly = steps["scoring"]["wall_s"] + steps["delivery"]["wall_s"]
-    weekly_proc = steps["scoring"]["process_wall_s"] + steps["delivery"]["process_wall_s"]
-    steps["weekly_scoring_plus_delivery"] = {
-        "wall_s": round(weekly, 2),
-        "process_wall_s_incl_imports": round(weekly_proc, 2),
-        "peak_rss_mib": max(steps["scoring"]["peak_rss_mib"], steps["delivery"]["peak_rss_mib"]),
-        "scored": steps["scoring"]["scored"],
-    }
+    steps: dict[str, Any] = {"load_average_before": load_average(), "server": {}}
+
+    def run(name: str, env: dict[str, str] = base_env) -> None:
+        reason = _too_big(name, leads, done)
+        steps[name] = {"skipped": reason} if reason else _step(name, work, leads, env, name in profile)
+
+    def serve(what: str) -> SandboxServer:
+        server = SandboxServer(data_dir, work / "logs" / f"server_{what}.log")
+        steps["server"][f"start_s_{what}"] = server.start_seconds
+        return server
+
+    def server_peak(server: SandboxServer) -> None:
+        peak = server.peak_rss_mb() or 0.0
+        steps["server"]["peak_rss_mib"] = max(steps["server"].get("peak_rss_mib", 0.0), peak)
+
+    run("generate")
+    if leads <= http_max:
+        with serve("extract_full") as server:
+            run("extract_full", {**base_env, **server.connections})
+            server_peak(server)
+    else:
+        steps["extract_full"] = {
+            "skipped": (
+                f"not run above {http_max:,} leads: the client holds every page's rows as "
+                "Python dicts/strings until validation (about 5 GB at 200k leads per the data helper; ~20-25 GB "
+                "at 1M); bulk_load fills the store instead, extract_full_extrapolated estimates it"
+            )
+        }
+        run("bulk_load")
+    with serve("extract_week") as server:
+        run("extract_week", {**base_env, **server.connections})
+        server_peak(server)
+    if leads <= train_max:
+        run("training_set")
+        run("training")
+    else:
+        for name in ("training_set", "training"):
+            steps[name] = {"skipped": f"not run above {train_max:,} leads (time budget); see growth and extrapolation"}
+        model_home = max((n for n in done if n <= train_max), default=None)
+        if model_home is None:
+            raise BenchError(f"no smaller size with a trained champion for scoring {leads:,} leads")
+        (work / "model_home.txt").write_text(str(work_root / f"leads_{model_home}" / "home"))
+        steps["scoring_model_from"] = model_home
+    run("scoring")
+    if "wall_s" in steps["scoring"]:
+        with serve("delivery") as server:
+            run("delivery", {**base_env, **server.connections})
+            server_peak(server)
+    if "wall_s" in steps["scoring"] and "wall_s" in steps["delivery"]:
+        steps["weekly_scoring_plus_delivery"] = {
+            "wall_s": round(steps["scoring"]["wall_s"] + steps["delivery"]["wall_s"], 2),
+            "process_wall_s_incl_imports": round(
+                steps["scoring"]["process_wall_s"] + steps["delivery"]["process_wall_s"], 2
+            ),
+            "peak_rss_mib": max(steps["scoring"]["peak_rss_mib"], steps["delivery"]["peak_rss_mib"]),
+            "scored": steps["scoring"]["scored"],
+        }
     shutil.rmtree(work / "home" / "scores", ignore_errors=True)
     return steps
 
@@ -343,15 +412,44 @@ def extrapolate_full_extract(results: dict[int, dict[str, Any]], target: int = 1
     }
 
 
+def extrapolate_training(results: dict[int, dict[str, Any]], target: int = 1_000_000) -> dict[str, Any] | None:
+    """Training time at ``target`` leads: power law through the two largest measured sizes, else linear."""
+    import math
+
+    measured = [n for n in sorted(results) if "wall_s" in results[n].get("training", {})]
+    if not measured or max(measured) >= target:
+        return None
+    hi = measured[-1]
+    k, method = 1.0, "linear in leads from one measured size"
+    if len(measured) >= 2:
+        lo = measured[-2]
+        k = math.log(results[hi]["training"]["wall_s"] / results[lo]["training"]["wall_s"]) / math.log(hi / lo)
+        method = f"power law t ~ n^k through {lo:,} and {hi:,} leads"
+    return {
+        "from_leads": hi,
+        "to_leads": target,
+        "exponent": round(k, 2),
+        "method": method,
+        "wall_s": round(results[hi]["training"]["wall_s"] * (target / hi) ** k, 0),
+        "peak_rss_mib_linear": round(results[hi]["training"]["peak_rss_mib"] * target / hi, 0),
+    }
+
+
 def summarize(results: dict[int, dict[str, Any]]) -> str:
-    big = max(results)
-    r = results[big]
-    w = r["weekly_scoring_plus_delivery"]
-    return (
-        f"{big:,} leads: weekly scoring+delivery {w['wall_s']:.0f} s / {w['peak_rss_mib'] / GIB:.2f} GiB "
-        f"({w['scored']:,} scored; goal <= {GOAL_WEEKLY_S:.0f} s, <= 3 GiB), training {r['training']['wall_s']:.0f} s "
-        f"(goal <= 600 s), training set {r['training_set']['wall_s']:.0f} s, load {load_average()[0]}"
-    )
+    """One line: the weekly path at the largest size, training at the largest trained size."""
+    weekly = [n for n in sorted(results) if "weekly_scoring_plus_delivery" in results[n]]
+    trained = [n for n in sorted(results) if "wall_s" in results[n].get("training", {})]
+    parts = []
+    if weekly:
+        w = results[weekly[-1]]["weekly_scoring_plus_delivery"]
+        parts.append(
+            f"{weekly[-1]:,} leads: weekly scoring+delivery {w['wall_s']:.0f} s / {w['peak_rss_mib'] / GIB:.2f} GiB "
+            f"({w['scored']:,} scored; goal <= {GOAL_WEEKLY_S:.0f} s, <= 3 GiB)"
+        )
+    if trained:
+        t = results[trained[-1]]["training"]
+        parts.append(f"training {t['wall_s']:.0f} s at {trained[-1]:,} (goal <= 600 s at 1M)")
+    return "; ".join(parts) + f"; load {load_average()[0]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,11 +469,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path(os.environ.get("LEADSCORE_HOME", ROOT / ".leadscore")) / "bench")
     p.add_argument("--profile", nargs="*", default=[], help="steps to run under pyinstrument (at the largest size)")
     p.add_argument("--name", default="scale")
+    p.add_argument("--http-max", type=int, default=HTTP_FULL_EXTRACT_MAX_LEADS, help="largest HTTP full extract")
+    p.add_argument("--train-max", type=int, default=300_000, help="largest size at which training is run")
     a = p.parse_args(argv)
     results: dict[int, dict[str, Any]] = {}
-    for n in sorted(a.leads):
-        profile = set(a.profile) if n == max(a.leads) else set()
-        results[n] = bench_size(n, a.work, profile)
+    sizes = sorted(a.leads)
+    for n in sizes:
+        # profile each named step at the largest size where it runs
+        profile = {
+            s
+            for s in a.profile
+            if n == max(m for m in sizes if s not in ("training_set", "training") or m <= a.train_max)
+        }
+        results[n] = bench_size(n, a.work, profile, results, a.train_max, a.http_max)
     summary = summarize(results)
     write_result(
         a.name,
@@ -397,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": {str(n): r for n, r in results.items()},
             "growth": growth(results),
             "extract_full_extrapolated": extrapolate_full_extract(results),
+            "training_extrapolated": extrapolate_training(results),
         },
         summary,
     )

@@ -127,8 +127,11 @@ class Settings:
         return f"sqlite:///{self.home_abs / 'mlflow' / 'mlflow.db'}"
 
     @property
-    def artifact_location(self) -> str:
-        """Where MLflow stores artifacts of experiments created by LeadScore."""
+    def artifact_location(self) -> str | None:
+        """Where MLflow stores artifacts of experiments LeadScore creates: a folder under home with the local SQLite
+        store; None with a tracking server, which then stores and serves them itself (``--serve-artifacts``)."""
+        if self.tracking_uri.startswith(("http://", "https://")):
+            return None
         return (self.home_abs / "mlflow" / "artifacts").as_uri()
 
     def replace(self, **changes: object) -> Settings:

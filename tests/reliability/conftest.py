@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from threadpoolctl import threadpool_limits
 
+from leadscore.files import owner_only_umask
 from leadscore.intervals import Interval
 from leadscore.settings import Settings
 from tests.reliability.helpers import LogCollector, sandbox_config, sftp_conn
@@ -42,6 +43,7 @@ class PipelineRun:
     logs: str
     result: Any = None  # the TrainingResult of the run (captured from the real train_and_evaluate)
     sftp_env: dict[str, str] = field(default_factory=dict)
+    loose_modes: list[str] = field(default_factory=list)  # taken right after the run, before other tests add files
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +70,9 @@ def pipeline(sandbox_session: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         return captured["result"]
 
     sftp_env = {"AIRFLOW_CONN_SLATE_SFTP": json.dumps(sftp_conn(sandbox_session))}
-    old_umask = os.umask(0o022)
+    old_umask = os.umask(0o022)  # a permissive default; the task entry (airflow_adapter.run_context, cli) tightens it
     try:
+        owner_only_umask()
         with LogCollector() as logs, threadpool_limits(1), pytest.MonkeyPatch.context() as mp:
             mp.setattr(train_module, "train_and_evaluate", spy)
             for key, value in sftp_env.items():
@@ -83,18 +86,32 @@ def pipeline(sandbox_session: Any, tmp_path_factory: pytest.TempPathFactory) -> 
             imported = sandbox_session.importer.poll()
     finally:
         os.umask(old_umask)
+    modes = _loose_modes(home)
     assert trained["gate"] == "passed" and trained["version"] == "1", trained
     assert delivered["sent"] == len(scored["files"]) >= 1 and len(imported) == delivered["sent"]
     return PipelineRun(
-        settings,
-        sandbox_session,
-        extracts,
-        built,
-        trained,
-        scored,
-        delivered,
-        imported,
-        logs.text,
-        captured.get("result"),
-        sftp_env,
+        settings=settings,
+        sandbox=sandbox_session,
+        extracts=extracts,
+        built=built,
+        training=trained,
+        scored=scored,
+        delivered=delivered,
+        imported=imported,
+        logs=logs.text,
+        result=captured.get("result"),
+        sftp_env=sftp_env,
+        loose_modes=modes,
     )
+
+
+def _loose_modes(root: Path) -> list[str]:
+    """Files not 0o600 and folders not 0o700 under ``root``, as "0o644 path" lines."""
+    out = []
+    for path in [root, *sorted(root.rglob("*"))]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode != (0o700 if path.is_dir() else 0o600):
+            out.append(f"{oct(mode)} {path.relative_to(root.parent)}")
+    return out

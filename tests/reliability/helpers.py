@@ -69,3 +69,18 @@ class LogCollector(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+class NaNImpl:
+    """A fitted candidate gone bad: delegates to a real one but answers NaN for every third lead (picklable)."""
+
+    def __init__(self, impl: Any) -> None:
+        self.impl = impl
+
+    def predict_proba(self, features: Any) -> Any:
+        p = self.impl.predict_proba(features).astype(float)
+        p[::3] = float("nan")
+        return p
+
+    def contributions(self, features: Any) -> Any:
+        return self.impl.contributions(features)

@@ -106,14 +106,27 @@ def test_rerun_is_byte_identical_and_replaces_stale_chunks(tmp_path: Path) -> No
     assert [p.name for p in tmp_path.iterdir()] == ["20240107"]  # no staging folders left
 
 
-def test_control_leads_are_not_written(tmp_path: Path) -> None:
+def test_control_leads_are_flagged_and_shown_unscored(tmp_path: Path) -> None:
     scores = scores_of(2000, control_share=0.2)
     manifest = write_score_files(scores, tmp_path, DAY, 10_000, 5_000_000)
     control = int(scores["control"].sum())
     assert control > 0 and manifest.control_rows == control
-    assert manifest.rows == 2000 - control
-    written = {r[0] for r in read_rows(manifest.path(manifest.files[0].name))[1:]}
-    assert written.isdisjoint(set(scores.loc[scores["control"] == 1, "person_guid"]))
+    assert manifest.rows == 2000 and manifest.columns[-1] == "control"
+    rows = read_rows(manifest.path(manifest.files[0].name))
+    header, body = rows[0], rows[1:]
+    by_guid = {r[0]: dict(zip(header, r, strict=True)) for r in body}
+    control_guids = set(scores.loc[scores["control"] == 1, "person_guid"])
+    for guid in control_guids:
+        row = by_guid[guid]
+        assert row["control"] == "1" and row["lead_score"] == row["lead_tier"] == row["top_reason_1"] == ""
+        assert row[next(c for c in header if c.startswith("p_apply_"))] == ""
+    scored = [r for g, r in by_guid.items() if g not in control_guids]
+    assert all(r["control"] == "0" and r["lead_tier"] in "ABCD" and r["lead_score"] for r in scored)
+
+
+def test_no_control_column_without_control_leads(tmp_path: Path) -> None:
+    manifest = write_score_files(scores_of(500), tmp_path, DAY, 10_000, 5_000_000)
+    assert "control" not in manifest.columns and manifest.control_rows == 0
 
 
 def test_previous_manifest_and_contract_checks(tmp_path: Path) -> None:

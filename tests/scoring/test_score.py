@@ -118,14 +118,17 @@ def test_new_lead_and_recency_phrases() -> None:
     assert (r1[1], r2[1]) == ("Lead for 200 days", "")  # never engaged: recency is not a reason
 
 
-def test_control_share_is_seeded_by_date() -> None:
+def test_control_group_is_stable_per_lead() -> None:
     guids = pd.Series([f"g{i:05d}" for i in range(10_000)])
     a = control_flags(guids, DAY, 0.1)
     assert 0.08 < a.mean() < 0.12
     shuffled = guids.sample(frac=1.0, random_state=1)
     b = control_flags(shuffled, DAY, 0.1)
     assert (pd.Series(b, index=shuffled.index).sort_index().to_numpy() == a).all()
-    assert not (control_flags(guids, date(2024, 1, 14), 0.1) == a).all()
+    # the same leads stay control next week, and a larger share keeps the smaller share's leads
+    assert (control_flags(guids, date(2024, 1, 14), 0.1) == a).all()
+    wider = control_flags(guids, DAY, 0.2)
+    assert (wider[a == 1] == 1).all() and wider.sum() > a.sum()
     assert control_flags(guids, DAY, 0.0).sum() == 0
 
 

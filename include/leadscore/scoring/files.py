@@ -7,8 +7,10 @@ Layout under ``out_dir`` (normally ``Settings.scores_dir``)::
     <YYYYMMDD>/scores.parquet                             every scored lead incl. control leads (for monitoring)
 
 CSV dialect: UTF-8 without BOM, comma, ``"`` quoting only where needed (``csv.QUOTE_MINIMAL``), CRLF line ends
-(RFC 4180), a header row in every chunk, rows sorted by ``person_guid``. Leads flagged ``control`` are not written
-to the CSVs (they are treated as unscored in Slate) but are kept in ``scores.parquet``.
+(RFC 4180), a header row in every chunk, rows sorted by ``person_guid``. When the week has control leads (the
+control share is above 0), the files gain a last column ``control`` (0/1) and control rows carry an empty score,
+tier, probability and reasons, so Slate shows them as unscored; ``scores.parquet`` keeps their real scores for
+measuring lift. With no control leads the columns are exactly the contract's.
 
 A date's folder is built beside the old one and swapped in whole, so a re-run never leaves chunks of an earlier run
 with more parts, and identical input gives byte-identical CSVs and manifest.
@@ -76,9 +78,9 @@ class Manifest:
         scored_on: ISO date of the scores (the interval's end).
         model_version: the model version in every row.
         columns: the CSV header.
-        rows: data rows over all chunks (control leads excluded).
+        rows: data rows over all chunks (control leads included, shown as unscored).
         bytes: bytes over all chunks.
-        control_rows: leads flagged control, kept out of the CSVs.
+        control_rows: leads flagged control (in the CSVs with an empty score and tier).
         files: the chunks, in part order.
         directory: the folder holding the chunks (not serialized).
     """
@@ -123,20 +125,28 @@ def _csv_lines(rows: object) -> list[str]:
     return sink.lines
 
 
-def _as_text(columns: dict[str, np.ndarray], rows: np.ndarray) -> list[list[str]]:
+_BLANK_FOR_CONTROL = ("lead_score", "lead_tier", *REASON_COLUMNS)
+
+
+def _as_text(columns: dict[str, np.ndarray], rows: np.ndarray, control: np.ndarray | None = None) -> list[list[str]]:
     """The given rows of every file column as Python strings (4 decimals for p, "" for missing).
 
+    Control rows (``control[rows] == 1``) get "" for the score, tier, probability and reasons.
     Plain lists, not a DataFrame: pandas would turn them back into Arrow strings, which iterate ten times slower.
     """
+    blank = control[rows].astype(bool) if control is not None else None
     out: list[list[str]] = []
     for col, values in columns.items():
         picked = values[rows]
         if _P_COLUMN.match(col):
-            out.append([f"{v:.4f}" for v in picked])
-        elif col == "lead_score":
-            out.append([str(v) for v in picked])
+            text = [f"{v:.4f}" for v in picked]
+        elif col in ("lead_score", "control"):
+            text = [str(v) for v in picked]
         else:
-            out.append(picked.tolist())
+            text = picked.tolist()
+        if blank is not None and blank.any() and (col in _BLANK_FOR_CONTROL or _P_COLUMN.match(col)):
+            text = ["" if b else t for t, b in zip(text, blank, strict=True)]
+        out.append(text)
     return out
 
 
@@ -145,7 +155,7 @@ def _column_values(scores: pd.DataFrame, columns: list[str]) -> dict[str, np.nda
     for col in columns:
         if _P_COLUMN.match(col):
             out[col] = scores[col].to_numpy(dtype="float64")
-        elif col == "lead_score":
+        elif col in ("lead_score", "control"):
             out[col] = scores[col].to_numpy(dtype="int64")
         else:
             out[col] = scores[col].astype("string").fillna("").to_numpy(dtype=object)
@@ -264,12 +274,16 @@ def write_score_files(
         raise ScoreFileError(f"chunk_rows and chunk_bytes must be positive, got {chunk_rows} and {chunk_bytes}")
     columns = file_columns(scores)
     model_version = _check_scores(scores, scored_on)
-    control = scores["control"].to_numpy(dtype="int64") if "control" in scores.columns else np.zeros(len(scores))
-    keep = np.flatnonzero(control == 0)
-    if len(keep) == 0:
-        raise ScoreFileError(f"all {len(scores)} scored leads are control leads: nothing to write")
+    control = (
+        scores["control"].to_numpy(dtype="int64") if "control" in scores.columns else np.zeros(len(scores), "int64")
+    )
+    if control.all():
+        raise ScoreFileError(f"all {len(scores)} scored leads are control leads: nothing to score in Slate")
+    has_control = bool(control.any())
+    if has_control:
+        columns = [*columns, "control"]
     values = _column_values(scores, columns)
-    order = keep[guid_order(values["person_guid"][keep])]
+    order = guid_order(values["person_guid"])
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -283,7 +297,7 @@ def write_score_files(
         header = _csv_lines([columns])[0].encode("utf-8")
         writer = _ChunkWriter(staging, header, chunk_rows, chunk_bytes)
         for start in range(0, len(order), _BLOCK_ROWS):
-            block = _as_text(values, order[start : start + _BLOCK_ROWS])
+            block = _as_text(values, order[start : start + _BLOCK_ROWS], control if has_control else None)
             writer.add([line.encode("utf-8") for line in _csv_lines(zip(*block, strict=True))])
         chunks = writer.finish()
         files = []
@@ -297,7 +311,7 @@ def write_score_files(
             columns=tuple(columns),
             rows=sum(f.rows for f in files),
             bytes=sum(f.bytes for f in files),
-            control_rows=int(len(scores) - len(order)),
+            control_rows=int(control.sum()),
             files=tuple(files),
             directory=final,
         )

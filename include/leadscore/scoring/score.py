@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from typing import Protocol
 
@@ -11,7 +10,7 @@ import pandas as pd
 
 from leadscore.scoring.errors import ScoreValidationError
 from leadscore.scoring.reasons import N_REASONS, top_reasons
-from leadscore.scoring.tiers import assign_tiers, guid_order, lead_score_from_percentile
+from leadscore.scoring.tiers import assign_tiers, lead_score_from_percentile
 from leadscore.settings import Settings
 
 REASON_COLUMNS: tuple[str, ...] = tuple(f"top_reason_{i}" for i in range(1, N_REASONS + 1))
@@ -49,15 +48,19 @@ def score_file_columns(horizon_days: int) -> list[str]:
     ]
 
 
-def control_flags(person_guid: pd.Series, scored_on: date, share: float) -> np.ndarray:
-    """A seeded random 0/1 control flag per lead, about ``share`` of them 1.
+CONTROL_HASH_KEY = "leadscore-ctrl-1"  # 16 bytes; changing it re-draws the whole control group
 
-    The seed comes from ``scored_on`` and the draws are made in ``person_guid`` order, so a re-run of the same week
-    flags the same leads whatever the input row order.
+
+def control_flags(person_guid: pd.Series, scored_on: date, share: float) -> np.ndarray:
+    """A 0/1 control flag per lead, about ``share`` of them 1, stable for a lead from week to week.
+
+    Membership is a keyed hash of the GUID compared with ``share``: a control lead stays control every week (and a
+    larger share keeps the smaller share's leads), so the control group is a clean, lasting holdout whose
+    conversion measures the lift the scores bring. Independent of row order and of ``scored_on``.
 
     Args:
         person_guid: GUIDs of the scored leads.
-        scored_on: the scoring date.
+        scored_on: the scoring date (kept for the call signature; membership does not depend on it).
         share: the control share in [0, 1).
     Returns:
         int8 array aligned with ``person_guid``.
@@ -65,12 +68,11 @@ def control_flags(person_guid: pd.Series, scored_on: date, share: float) -> np.n
     n = len(person_guid)
     if share <= 0 or n == 0:
         return np.zeros(n, dtype="int8")
-    seed = int.from_bytes(hashlib.sha256(f"control:{scored_on.isoformat()}".encode()).digest()[:8], "big")
-    draws = np.random.default_rng(seed).random(n)
-    order = guid_order(person_guid.to_numpy(dtype=object))
-    flags = np.empty(n, dtype="int8")
-    flags[order] = (draws < share).astype("int8")
-    return flags
+    hashed = pd.util.hash_pandas_object(
+        person_guid.astype("string").str.lower().reset_index(drop=True), index=False, hash_key=CONTROL_HASH_KEY
+    ).to_numpy(dtype="uint64")
+    uniform = hashed.astype("float64") / 2.0**64
+    return (uniform < share).astype("int8")
 
 
 def _validate_probabilities(p: np.ndarray, guids: pd.Series, n: int) -> np.ndarray:

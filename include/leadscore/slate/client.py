@@ -140,6 +140,31 @@ def _retry_after_seconds(header: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+class _RedactSecrets(logging.Filter):
+    """Replaces known secrets in log records by ``***``.
+
+    urllib3 logs every request line at DEBUG, and Slate's ``h`` hash travels in the query string, so a task run with
+    DEBUG logging would write the hash into the task log (found by tests/reliability, issue 8).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            if any(s in message for s in self.secrets):
+                for secret in self.secrets:
+                    message = message.replace(secret, "***")
+                record.msg, record.args = message, ()
+        return True
+
+
+_URLLIB3_REDACTOR = _RedactSecrets()
+logging.getLogger("urllib3.connectionpool").addFilter(_URLLIB3_REDACTOR)
+
+
 class _BadBody(Exception):
     """A 200 answer whose body is not complete JSON (e.g. truncated): retried like a transient failure."""
 
@@ -175,6 +200,7 @@ class SlateClient:
         self._session = session
         self._order_key = _sqlserver_order_key if config.key_order == "sqlserver" else _text_order_key
         self._secrets = [config.password, *(q.h for q in config.queries.values())]
+        _URLLIB3_REDACTOR.secrets.update(secret for secret in self._secrets if secret)
 
     def close(self) -> None:
         """Close the pooled session."""
