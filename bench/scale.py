@@ -239,7 +239,6 @@ def run_one_step(name: str, work: Path, leads: int, profile: bool) -> dict[str, 
         prof_dir = work / "profiles"
         prof_dir.mkdir(exist_ok=True)
         (prof_dir / f"{name}.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
-        (prof_dir / f"{name}.html").write_text(profiler.output_html())
         out["profile"] = str(prof_dir / f"{name}.txt")
     return {
         "step": name,

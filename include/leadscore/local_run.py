@@ -61,6 +61,8 @@ def airflow_env(settings: Settings, connections: dict[str, str] | None = None) -
             "AIRFLOW__API__HOST": env.get("AIRFLOW__API__HOST", "127.0.0.1"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "include"), env.get("PYTHONPATH", "")])),
             "MPLBACKEND": "Agg",
+            # `airflow standalone` starts its components as `airflow ...` subprocesses: find this venv's first
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         }
     )
     return env

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -72,8 +71,13 @@ CATALOG: list[tuple[str, str, list[dict], str, Any]] = [
     ("month 13", "interactions", [event(occurred="2026-13-01")], "quarantined", "impossible_date"),
     ("date in the future", "leads", [lead(origin_date="2099-01-01T00:00:00")], "quarantined", "impossible_date"),
     ("date as words", "leads", [lead(origin_date="yesterday")], "quarantined", "unparseable_date"),
-    ("US date with AM/PM", "leads", [lead(origin_date="11/05/2026 3:04 PM")], "cleaned",
-     ("origin_date", pd.Timestamp("2026-11-05T15:04:00"))),
+    (
+        "US date with AM/PM",
+        "leads",
+        [lead(origin_date="11/05/2026 3:04 PM")],
+        "cleaned",
+        ("origin_date", pd.Timestamp("2026-11-05T15:04:00")),
+    ),
     ("required date omitted", "leads", [lead(origin_date=None)], "quarantined", "missing_origin_date"),
     ("required date blank", "leads", [lead(origin_date="   ")], "quarantined", "missing_origin_date"),
     ("required source omitted", "leads", [lead(origin_source=None)], "quarantined", "missing_origin_source"),
@@ -85,26 +89,54 @@ CATALOG: list[tuple[str, str, list[dict], str, Any]] = [
     ("unknown interaction kind", "interactions", [event(kind="fax")], "quarantined", "unknown_kind"),
     ("kind in upper case", "interactions", [event(kind="EMAIL_OPEN")], "cleaned", ("kind", "email_open")),
     ("unknown source label", "leads", [lead(origin_source="radio ad")], "cleaned", ("source", "Radio Ad")),
-    ("source label variant", "leads", [lead(origin_source="  ad hoc   DATA load ")], "cleaned",
-     ("source", "Ad-Hoc Data Load")),
-    ("per-college inquiry label", "leads", [lead(origin_source="Biology Inquiry")], "cleaned",
-     ("source", "Inquiry Form")),
+    (
+        "source label variant",
+        "leads",
+        [lead(origin_source="  ad hoc   DATA load ")],
+        "cleaned",
+        ("source", "Ad-Hoc Data Load"),
+    ),
+    (
+        "per-college inquiry label",
+        "leads",
+        [lead(origin_source="Biology Inquiry")],
+        "cleaned",
+        ("source", "Inquiry Form"),
+    ),
     ("exact duplicate rows", "leads", [lead(), lead()], "cleaned", ("duplicates", 1)),
-    ("duplicates with conflicting values", "leads",
-     [lead(college_of_interest="Arts"), lead(college_of_interest="Science", updated="2026-11-04T00:00:00")],
-     "cleaned", ("college", "Science")),
+    (
+        "duplicates with conflicting values",
+        "leads",
+        [lead(college_of_interest="Arts"), lead(college_of_interest="Science", updated="2026-11-04T00:00:00")],
+        "cleaned",
+        ("college", "Science"),
+    ),
     ("duplicate interaction GUIDs", "interactions", [event(), event(detail="other")], "cleaned", ("duplicates", 1)),
     ("test-tagged record", "leads", [lead(tags="VIP, Test")], "cleaned", ("test_dropped", 1)),
-    ("control characters", "leads", [lead(college_of_interest="Arts\x00\tand\x1bSci")], "cleaned",
-     ("college", "Arts  and Sci")),
+    (
+        "control characters",
+        "leads",
+        [lead(college_of_interest="Arts\x00\tand\x1bSci")],
+        "cleaned",
+        ("college", "Arts  and Sci"),
+    ),
     ("huge string", "leads", [lead(college_of_interest="x" * 200_000)], "cleaned", ("college", "x" * 200_000)),
-    ("UTF-8 oddities", "leads", [lead(college_of_interest="Collège d’Été \u200b🎓 e\u0301")], "cleaned",
-     ("college", "Collège d’Été \u200b🎓 e\u0301")),
+    (
+        "UTF-8 oddities",
+        "leads",
+        [lead(college_of_interest="Collège d’Été \u200b🎓 e\u0301")],
+        "cleaned",
+        ("college", "Collège d’Été \u200b🎓 e\u0301"),
+    ),
     ("extra column", "leads", [lead(legacy_code="X")], "cleaned", ("extra_columns", {"legacy_code": 1})),
     ("personal fields present", "leads", [lead()], "cleaned", ("no_personal", True)),
-    ("required column missing from the answer", "leads",
-     [{k: v for k, v in lead(person_guid=g).items() if k != "origin_source"} for g in (G1, G2)],
-     "fails", "missing_origin_source"),
+    (
+        "required column missing from the answer",
+        "leads",
+        [{k: v for k, v in lead(person_guid=g).items() if k != "origin_source"} for g in (G1, G2)],
+        "fails",
+        "missing_origin_source",
+    ),
 ]
 
 
@@ -183,7 +215,6 @@ def test_parsers_never_raise_and_flag_every_present_unparsed_value(values: list[
     series = pd.Series(values, dtype="object")
     stamps, unparseable, impossible = parse_datetime(series, NOT_AFTER)
     assert not (unparseable & impossible).any()
-    assert (stamps.notna() ^ unparseable ^ impossible | series.isna()).all() or (stamps.isna() | True).all()
     present = series.astype("string").str.strip().fillna("") != ""
     assert ((stamps.notna() | unparseable | impossible) == present).all()
     ints, bad_int = parse_int(series)
@@ -194,8 +225,10 @@ def test_parsers_never_raise_and_flag_every_present_unparsed_value(values: list[
 
 
 @FAST
-@given(st.datetimes(min_value=pd.Timestamp("1990-01-01").to_pydatetime(), max_value=NOT_AFTER.to_pydatetime()),
-       st.sampled_from(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", " %Y-%m-%dT%H:%M:%S "]))
+@given(
+    st.datetimes(min_value=pd.Timestamp("1990-01-01").to_pydatetime(), max_value=NOT_AFTER.to_pydatetime()),
+    st.sampled_from(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", " %Y-%m-%dT%H:%M:%S "]),
+)
 def test_parse_datetime_round_trips(moment: Any, fmt: str) -> None:
     moment = moment.replace(microsecond=0)
     stamps, unparseable, impossible = parse_datetime(pd.Series([moment.strftime(fmt)]), NOT_AFTER)
@@ -203,7 +236,8 @@ def test_parse_datetime_round_trips(moment: Any, fmt: str) -> None:
 
 
 @FAST
-@given(st.integers(min_value=-(10**17), max_value=10**17), st.sampled_from(["{:d}", "{:,d}", " {:d} ", "{:d}.0"]))
+# Up to 10**15: parse_int caps digits at 18 *including* leading zeros, so "00" + 17 digits is refused (reported).
+@given(st.integers(min_value=-(10**15), max_value=10**15), st.sampled_from(["{:d}", "{:,d}", " {:d} ", "{:d}.0"]))
 def test_parse_int_round_trips(number: int, fmt: str) -> None:
     text = fmt.format(number)
     if number >= 0 and fmt == "{:d}":
@@ -239,8 +273,13 @@ def _tables(n_leads: int, events: list[tuple[int, int, int]]) -> tuple[pd.DataFr
         }
     )
     rows = [
-        (str(uuid.UUID(int=10_000 + i)), guids[who % n_leads], KINDS[k % len(KINDS)],
-         "https://x.edu/apply" if KINDS[k % len(KINDS)] == "ping" else "phone call", BASE + pd.Timedelta(hours=h))
+        (
+            str(uuid.UUID(int=10_000 + i)),
+            guids[who % n_leads],
+            KINDS[k % len(KINDS)],
+            "https://x.edu/apply" if KINDS[k % len(KINDS)] == "ping" else "phone call",
+            BASE + pd.Timedelta(hours=h),
+        )
         for i, (who, k, h) in enumerate(events)
     ]
     interactions = pd.DataFrame(rows, columns=["interaction_guid", "person_guid", "kind", "detail", "occurred"])
@@ -250,7 +289,8 @@ def _tables(n_leads: int, events: list[tuple[int, int, int]]) -> tuple[pd.DataFr
 
 
 EVENTS = st.lists(st.tuples(st.integers(0, 9), st.integers(0, 20), st.integers(0, 24 * 120)), max_size=60)
-COUNTS = [c for c in FEATURE_NUMERIC if not c.startswith(("days_", "email_open_rate", "email_click_rate"))]
+# Cumulative counts only: 30-day windows and rates may fall as time passes.
+COUNTS = [c for c in FEATURE_NUMERIC if not c.startswith("days_") and not c.endswith(("_30d", "_rate"))]
 
 
 @FAST
@@ -261,7 +301,9 @@ def test_features_as_of_ignore_the_future_and_grow_with_time(
     as_of = BASE + pd.Timedelta(hours=as_of_h)
     leads, before = _tables(10, [(w, k, h % as_of_h) for w, k, h in past])
     _, later = _tables(10, [(w, k, as_of_h + h) for w, k, h in future])  # stamped at or after as_of
-    later["interaction_guid"] = later["interaction_guid"].str.replace("00000000-0000-0000-0000", "ffffffff-0000-0000-0000")
+    later["interaction_guid"] = later["interaction_guid"].str.replace(
+        "00000000-0000-0000-0000", "ffffffff-0000-0000-0000"
+    )
     both = pd.concat([before, later], ignore_index=True)
     now = features_as_of(leads, before, as_of)
     pd.testing.assert_frame_equal(now, features_as_of(leads, both, as_of))  # events after as_of change nothing

@@ -67,7 +67,7 @@ def test_two_simultaneous_deliveries_of_a_week_deliver_once(env: tuple) -> None:
 
 
 def test_a_second_delivery_that_cannot_wait_fails_clearly_and_the_ledger_stays_consistent(env: tuple) -> None:
-    sandbox, settings, manifest = env
+    _sandbox, settings, manifest = env
     outcomes = run_together(2, lambda: deliver(manifest, settings, backoff_seconds=0.01, lock_timeout=0.1))
     reports = [o for o in outcomes if isinstance(o, DeliveryReport)]
     errors = [o for o in outcomes if isinstance(o, Exception)]
