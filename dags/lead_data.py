@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, weekly_timetable
+from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, first_week, weekly_timetable
 
 with DAG(
     dag_id="lead_data",
@@ -20,7 +20,7 @@ The first run (no earlier extract) loads the whole history. Outputs under `LEADS
 a re-run; bad rows go to `LEADSCORE_HOME/quarantine/` with a reason per row.
 """,
     schedule=weekly_timetable(),
-    start_date=datetime(2026, 1, 5),
+    start_date=first_week(),
     catchup=True,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

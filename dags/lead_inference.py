@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, weekly_timetable
+from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, first_week, weekly_timetable
 
 with DAG(
     dag_id="lead_inference",
@@ -20,7 +20,7 @@ Runs for the same weekly interval as `lead_data`, once that interval's extract e
 what is missing or different. `dry_run` writes files and the manifest without uploading.
 """,
     schedule=weekly_timetable(),
-    start_date=datetime(2026, 1, 5),
+    start_date=first_week(),
     catchup=True,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -6,7 +6,7 @@ MLflow (Airflow's "top level Python code" rule).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable
 
@@ -31,6 +31,13 @@ DEFAULT_ARGS = {
     "execution_timeout": timedelta(hours=1),
     "on_failure_callback": _on_failure,
 }
+
+
+def first_week() -> datetime:
+    """The weekly DAGs' start_date, from LEADSCORE_START_DATE (an environment read only: cheap at parse time)."""
+    from leadscore.settings import load_settings
+
+    return datetime.fromisoformat(load_settings().start_date)
 
 
 def weekly_timetable() -> CronDataIntervalTimetable:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 
 
@@ -87,6 +88,10 @@ class Settings:
         default="", metadata={"doc": "MLflow tracking URI; empty means a SQLite store under home"}
     )
     model_name: str = field(default="lead_propensity", metadata={"doc": "Registered model name in MLflow"})
+    start_date: str = field(
+        default="2026-11-02",
+        metadata={"doc": "First week the weekly DAGs schedule (catch-up starts here): set it to your go-live Monday"},
+    )
     sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
     sandbox_seed: int = field(default=7, metadata={"doc": "Seed of the demo's sandbox generator"})
 
@@ -192,5 +197,9 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"LEADSCORE_TIER_CUTS must be three increasing shares in (0, 1), got {s.tier_cuts}")
     if not 0 <= s.control_share < 1:
         raise SettingsError(f"LEADSCORE_CONTROL_SHARE must be in [0, 1), got {s.control_share}")
-    if s.page_size <= 0:
-        raise SettingsError(f"LEADSCORE_PAGE_SIZE must be positive, got {s.page_size}")
+    try:
+        date.fromisoformat(s.start_date)
+    except ValueError as exc:
+        raise SettingsError(f"LEADSCORE_START_DATE={s.start_date!r} is not an ISO date (YYYY-MM-DD)") from exc
+    if s.page_size <= 0 or s.page_size > 10_000:
+        raise SettingsError(f"LEADSCORE_PAGE_SIZE must be in 1..10000 (Slate's row cap), got {s.page_size}")
