@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -144,7 +145,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _parse(name: str, annotation: str, raw: str) -> object:
+def _parse(variable: str, annotation: str, raw: str) -> object:
     try:
         if annotation == "Path":
             return Path(raw)
@@ -158,10 +159,32 @@ def _parse(name: str, annotation: str, raw: str) -> object:
             return _tuple_of_floats(raw)
         return raw
     except ValueError as exc:
-        raise SettingsError(f"LEADSCORE_{name.upper()}={raw!r} is not a valid {annotation}: {exc}") from exc
+        raise SettingsError(f"{variable}={raw!r} is not a valid {annotation}: {exc}") from exc
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def env_overrides(cls: type, prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Typed values of a settings dataclass's fields from ``<prefix><FIELD>`` environment variables.
+
+    Args:
+        cls: a dataclass whose field types are Path, int, float, str or tuples of int/float.
+        prefix: e.g. ``LEADSCORE_`` or ``LEADSCORE_MON_``.
+        environ: the environment to read (default ``os.environ``); empty values count as unset.
+    Returns:
+        {field name: parsed value} for the variables that are set.
+    Raises:
+        SettingsError: a value does not parse; the message names the variable.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for f in fields(cls):
+        name = f"{prefix}{f.name.upper()}"
+        raw = env.get(name)
+        if raw is not None and raw != "":
+            values[f.name] = _parse(name, str(f.type), raw)
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from defaults overridden by ``LEADSCORE_*`` environment variables.
 
     Args:
@@ -171,13 +194,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     Raises:
         SettingsError: a variable cannot be parsed or a value is out of range.
     """
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for f in fields(Settings):
-        raw = env.get(f"LEADSCORE_{f.name.upper()}")
-        if raw is not None and raw != "":
-            values[f.name] = _parse(f.name, str(f.type), raw)
-    settings = Settings(**values)
+    settings = Settings(**env_overrides(Settings, "LEADSCORE_", environ))
     _check(settings)
     return settings
 

@@ -7,29 +7,19 @@ landmarks reveal more. The true H-day probability from a landmark follows from t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
 from leadscore.data.tables import FEATURE_COLUMNS, FEATURE_NUMERIC
+from leadscore.model.training_set import TrainingSet
 
 SOURCES = {"Source": (0.45, -1.6), "Inquiry Form": (0.2, 0.9), "Vendor Lead": (0.2, -1.2), "Event": (0.13, 0.2)}
 RARE_SOURCES = ["Ad-Hoc Data Load", "Campus Visit"]
 COLLEGES = ["Engineering", "Business", "Arts", "Nursing"]
 
 
-@dataclass
-class SyntheticTrainingSet:
-    """Duck-typed stand-in for TrainingSet."""
-
-    rows: pd.DataFrame
-    train_mask: np.ndarray
-    holdout_mask: np.ndarray
-    as_of: pd.Timestamp
-    split_time: pd.Timestamp
-    horizon_days: int
-    info: dict = field(default_factory=dict)
+# The real TrainingSet, filled with synthetic rows (the name says where they come from).
+SyntheticTrainingSet = TrainingSet
 
 
 def make_training_set(

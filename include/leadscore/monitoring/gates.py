@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from leadscore.settings import env_overrides
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +56,7 @@ def load_thresholds(environ: Mapping[str, str] | None = None) -> MonitoringThres
     Raises:
         ValueError: a variable does not parse as its field's type (the message names it).
     """
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for f in fields(MonitoringThresholds):
-        raw = env.get(ENV_PREFIX + f.name.upper())
-        if raw is None or raw == "":
-            continue
-        try:
-            values[f.name] = int(raw) if f.type in ("int", int) else float(raw)
-        except ValueError as exc:
-            raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {f.type}") from exc
-    return MonitoringThresholds(**values)
+    return MonitoringThresholds(**env_overrides(MonitoringThresholds, ENV_PREFIX, environ))
 
 
 @dataclass

@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadscore.files import atomic_write_bytes, restrict_tree
 from leadscore.run_log import write_summary
 from leadscore.settings import Settings
+
+if TYPE_CHECKING:
+    from leadscore.model.training_set import TrainingSet
 
 log = logging.getLogger(__name__)
 
@@ -20,19 +22,6 @@ _BLOCK = "_block"  # persisted split: "train", "holdout" or "" (neither: inside 
 
 class NoExtractError(RuntimeError):
     """There is no stored extract to train on."""
-
-
-@dataclass(frozen=True)
-class StoredTrainingSet:
-    """A training set read back from disk (what model.train needs of a TrainingSet)."""
-
-    rows: Any
-    train_mask: Any
-    holdout_mask: Any
-    as_of: Any
-    split_time: Any
-    horizon_days: int
-    info: dict
 
 
 def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str, Any]:
@@ -98,13 +87,15 @@ def _sandbox_in_use(settings: Settings) -> bool:
     return (settings.sandbox_dir / "credentials.json").exists()
 
 
-def load_training_set(built: dict[str, Any]) -> StoredTrainingSet:
+def load_training_set(built: dict[str, Any]) -> TrainingSet:
     """Read a training set written by build_training_set."""
     import pandas as pd
 
+    from leadscore.model.training_set import TrainingSet
+
     rows = pd.read_parquet(built["rows_path"])
     block = rows.pop(_BLOCK).to_numpy()
-    return StoredTrainingSet(
+    return TrainingSet(
         rows=rows,
         train_mask=block == "train",
         holdout_mask=block == "holdout",
@@ -169,7 +160,7 @@ def scoring_pool(settings: Settings, as_of: Any) -> Any:
     return select_leads(features, leads, pd.Timestamp(as_of), settings.lookback_days)
 
 
-def _attach_reference_profile(result: Any, ts: StoredTrainingSet, settings: Settings) -> None:
+def _attach_reference_profile(result: Any, ts: TrainingSet, settings: Settings) -> None:
     """Store with the model the score and feature distributions of the population it will score each week.
 
     The reference is the scoring pool as of the training date (what a weekly run would have scored then), not the
@@ -194,7 +185,7 @@ def _attach_reference_profile(result: Any, ts: StoredTrainingSet, settings: Sett
     result.model.reference_profile = reference_profile(features, scores, hazard_ratios=result.hazard_ratios)
 
 
-def _log_insight_report(settings: Settings, result: Any, ts: StoredTrainingSet, run: Any) -> None:
+def _log_insight_report(settings: Settings, result: Any, ts: TrainingSet, run: Any) -> None:
     """The training run's marketing insight report, under reports/ and logged to the MLflow run."""
     import mlflow
 
