@@ -296,7 +296,8 @@ def ratios(metrics: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[st
 
 
 def median_over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median over seeds of AUC, log loss and both ratios, per model and segment."""
+    """Median over seeds of AUC, log loss and both ratios, per model and segment (seeds where a segment has one
+    class only, NaN, are left out)."""
     out: dict[str, Any] = {}
     for model in runs[0]["metrics"]:
         out[model] = {}
@@ -304,11 +305,11 @@ def median_over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
             if seg not in runs[0]["metrics"][model]:
                 continue
             entry = {
-                k: round(float(np.median([r["metrics"][model][seg][k] for r in runs])), 4) for k in ("auc", "log_loss")
+                k: round(float(np.nanmedian([r["metrics"][model][seg][k] for r in runs])), 4) for k in ("auc", "log_loss")
             }
             if model != "ceiling":
                 for k in ("auc_ratio", "log_loss_ratio"):
-                    entry[k] = round(float(np.median([r["ratios"][model][seg][k] for r in runs])), 4)
+                    entry[k] = round(float(np.nanmedian([r["ratios"][model][seg][k] for r in runs])), 4)
             out[model][seg] = entry
     return out
 

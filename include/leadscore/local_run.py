@@ -195,7 +195,9 @@ def mlflow_ui(settings: Settings, port: int = 5000) -> int:
         "--backend-store-uri",
         settings.tracking_uri,
         "--default-artifact-root",
-        settings.artifact_location,
+        settings.artifact_location or "./mlartifacts",
+        "--workers",
+        "1",  # one analyst, one browser: one worker starts and stops faster
     ]
     print(f"MLflow UI: http://127.0.0.1:{port}  (store {settings.tracking_uri})")
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
