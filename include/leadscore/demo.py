@@ -45,6 +45,7 @@ def run(settings: Settings, leads: int | None = None, seed: int | None = None) -
     with start_sandbox(settings.sandbox_dir) as sandbox:
         print(f"      web service {sandbox.web_url}  SFTP 127.0.0.1:{sandbox.sftp_port} (host key pinned)")
         env = airflow_env(settings, sandbox.connection_uris())
+        env["LEADSCORE_START_DATE"] = min(settings.start_date, week.start.date().isoformat())
         _step(2, total, "Airflow metadata database (SQLite) ...")
         ensure_airflow_db(env, log_dir)
         _step(3, total, "lead_data: extract, validate, quarantine, store ...")

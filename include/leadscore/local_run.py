@@ -148,6 +148,8 @@ def backfill(settings: Settings, first: date, last: date, dry_run: bool = False)
     log_dir = settings.home_abs / "logs" / "backfill"
     with slate_connections(settings) as (conns, sandbox):
         env = airflow_env(settings, conns)
+        # Airflow runs no task for a date before the DAG's start_date: a backfill asks for these weeks explicitly
+        env["LEADSCORE_START_DATE"] = min(settings.start_date, weeks[0].start.date().isoformat())
         ensure_airflow_db(env, log_dir)
         for i, week in enumerate(weeks, 1):
             print(f"[{i}/{len(weeks)}] week {week.start:%Y-%m-%d} -> {week.end:%Y-%m-%d}", flush=True)

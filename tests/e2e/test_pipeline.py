@@ -40,6 +40,7 @@ def env(sandbox_session, tmp_path_factory):
     mp.setenv("LEADSCORE_CHUNK_ROWS", "300")
     mp.setenv("LEADSCORE_PAGE_SIZE", "2000")
     mp.setenv("LEADSCORE_MIN_SCORED_LEADS", "50")
+    mp.setenv("LEADSCORE_START_DATE", "2026-10-05")  # the backfill below reaches back to the week ending 2026-10-26
     for name, value in sandbox_session.connection_uris().items():
         mp.setenv(name, value)
     from airflow.utils import db
