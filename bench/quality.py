@@ -305,7 +305,8 @@ def median_over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
             if seg not in runs[0]["metrics"][model]:
                 continue
             entry = {
-                k: round(float(np.nanmedian([r["metrics"][model][seg][k] for r in runs])), 4) for k in ("auc", "log_loss")
+                k: round(float(np.nanmedian([r["metrics"][model][seg][k] for r in runs])), 4)
+                for k in ("auc", "log_loss")
             }
             if model != "ceiling":
                 for k in ("auc_ratio", "log_loss_ratio"):

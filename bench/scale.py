@@ -225,21 +225,39 @@ def run_one_step(name: str, work: Path, leads: int, profile: bool) -> dict[str, 
     import_s = time.perf_counter() - imports_started
     fn = STEPS[name]
     args = (work, leads) if name == "generate" else (work,)
-    profiler = None
+    profiler: Any = None
     if profile:
-        from pyinstrument import Profiler
+        try:  # pyinstrument when installed (not in requirements.txt), else the standard library's cProfile
+            from pyinstrument import Profiler
 
-        profiler = Profiler(interval=0.01)
-        profiler.start()
+            profiler = Profiler(interval=0.01)
+        except ImportError:
+            import cProfile
+
+            profiler = cProfile.Profile()
+        if hasattr(profiler, "start"):
+            profiler.start()
+        else:
+            profiler.enable()
     started, cpu0 = time.perf_counter(), time.process_time()
     out = fn(*args)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
     if profiler is not None:
-        profiler.stop()
         prof_dir = work / "profiles"
         prof_dir.mkdir(exist_ok=True)
-        (prof_dir / f"{name}.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
-        out["profile"] = str(prof_dir / f"{name}.txt")
+        path = prof_dir / f"{name}.txt"
+        if hasattr(profiler, "output_text"):
+            profiler.stop()
+            path.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+        else:
+            import io
+            import pstats
+
+            profiler.disable()
+            buf = io.StringIO()
+            pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(45)
+            path.write_text(buf.getvalue())
+        out["profile"] = str(path)
     return {
         "step": name,
         "wall_s": round(wall, 2),

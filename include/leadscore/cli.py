@@ -11,6 +11,7 @@ Commands:
   airflow            `airflow standalone` on 127.0.0.1 with the sandbox running and connections set
   mlflow-ui          the MLflow UI on LeadScore's store
   backfill           data then inference for each week in a range, in order
+  champion           show the champion, or move the alias to another version (roll back)
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     ts.add_argument("--id-col", required=True)
     ts.add_argument("--output", type=Path, required=True)
 
+    ch = sub.add_parser("champion", help="show the champion model, or move the alias (roll back / forward)")
+    ch.add_argument("--set", dest="set_version", default=None, metavar="VERSION", help="make this version the champion")
+
     d = sub.add_parser("demo", help="generate, serve, run data -> training -> inference, summarize")
     d.add_argument("--leads", type=int, default=None)
     d.add_argument("--seed", type=int, default=None)
@@ -128,6 +132,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         rows = flat_table.score_table(args.model_dir, args.input, args.id_col, args.output)
         print(f"scored {rows} rows -> {args.output}")
+        return 0
+    if args.command == "champion":
+        from leadscore.model import registry
+
+        if args.set_version:
+            registry.rollback(args.set_version, settings)
+        champion = registry.load_champion(settings)
+        print(
+            f"{settings.model_name}@champion -> version {champion.version} ({champion.model.kind}, run {champion.run_id})"
+        )
         return 0
     if args.command == "demo":
         from leadscore import demo
