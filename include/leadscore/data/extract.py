@@ -2,26 +2,54 @@
 
 Nothing is half-written: both queries are fetched and validated before anything is stored, so a failure of either
 (a Slate error, too many quarantined rows) leaves the interval's earlier files as they were.
+
+Memory is bounded for the interactions query (about 25 rows per lead): its pages are validated and cleaned in batches
+of ``batch_rows`` rows, each batch is spilled as a sorted run to a temp Parquet file in the store's folder, and the
+runs are merged back in key order (first arrival of a repeated interaction kept, as a single-batch clean would) into
+a staged temp file of the extract, moved into place only when both queries completed. Pages arrive in the server's
+key order, which need not be the store's (``key_order="sqlserver"``, braced GUIDs), hence the merge rather than a
+plain append. Leads (one row per person) are held in memory.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from leadscore.data.clean import CleanStats, clean_interactions, clean_leads
-from leadscore.data.store import ExtractStore, interval_name, to_utc_naive
+from leadscore.data.store import (
+    FILE_MODE,
+    ExtractStore,
+    StagedParquet,
+    contract_table,
+    interval_name,
+    make_private_dir,
+    to_utc_naive,
+)
 from leadscore.data.validate import ValidationResult, check_quarantine_share, validate
 from leadscore.settings import Settings
-from leadscore.slate.client import FetchResult, SlateClient, format_wire_datetime
+from leadscore.slate.client import FetchResult, Page, SlateClient, format_wire_datetime
 from leadscore.slate.queries import INTERACTIONS, LEADS, QuerySpec
 
 log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_ROWS = 200_000
+# Rows per row group of the spilled runs: the merge holds one such group per run in memory.
+_RUN_GROUP_ROWS = 16_384
+_ORD = "__arrival"
 
 
 @dataclass(frozen=True)
@@ -103,11 +131,17 @@ def _fetch_and_validate(
 
 
 def _query_summary(
-    spec: QuerySpec, fetched: FetchResult, result: ValidationResult, stats: CleanStats, extract: str, quarantine: str
+    spec: QuerySpec,
+    fetched: FetchResult | _Streamed,
+    result: ValidationResult,
+    stats: CleanStats,
+    extract: str,
+    quarantine: str,
 ) -> QuerySummary:
+    rows_in = fetched.rows if isinstance(fetched, FetchResult) else fetched.rows_in
     return QuerySummary(
         query=spec.name,
-        rows_in=fetched.rows,
+        rows_in=rows_in,
         pages=fetched.pages,
         retries=fetched.retries,
         fetch_seconds=round(fetched.seconds, 3),
@@ -124,6 +158,202 @@ def _query_summary(
     )
 
 
+class _SortedRuns:
+    """Sorted, de-duplicated batches of one query spilled to a temp Parquet file, merged back in key order.
+
+    Each batch is one run (row groups of _RUN_GROUP_ROWS); :meth:`merge` yields the union sorted by key with one row
+    per key, the row of the earliest run winning (arrival order). Memory: one row group per run plus one merge step.
+    """
+
+    def __init__(self, folder: Path, key: str) -> None:
+        make_private_dir(folder)
+        fd, tmp = tempfile.mkstemp(prefix=".runs.", suffix=".tmp", dir=folder)
+        os.fchmod(fd, FILE_MODE)
+        os.close(fd)
+        self.path = Path(tmp)
+        self.key = key
+        self._writer: pq.ParquetWriter | None = None
+        self._runs: list[list[int]] = []
+        self._groups = 0
+
+    def add(self, table: pa.Table) -> None:
+        """Spill one run: rows sorted by key, no key twice."""
+        if table.num_rows == 0:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="lz4", use_dictionary=False)
+        self._writer.write_table(table, row_group_size=_RUN_GROUP_ROWS)
+        count = -(-table.num_rows // _RUN_GROUP_ROWS)
+        self._runs.append(list(range(self._groups, self._groups + count)))
+        self._groups += count
+
+    def merge(self) -> Iterator[pa.Table]:
+        """Yield the runs' rows in key order, each key once (earliest run's row), in pieces."""
+        if self._writer is None:
+            return
+        self._writer.close()
+        source = pq.ParquetFile(self.path)
+        queues = [list(groups) for groups in self._runs]
+        buffers: list[pa.Table | None] = [None] * len(queues)
+        last: str | None = None
+        try:
+            while True:
+                for i, queue in enumerate(queues):
+                    if (buffers[i] is None or buffers[i].num_rows == 0) and queue:
+                        buffers[i] = source.read_row_group(queue.pop(0))
+                active = [i for i, b in enumerate(buffers) if b is not None and b.num_rows]
+                if not active:
+                    return
+                # Every row at or below the smallest buffered last key is in the buffers now: emit those.
+                boundary = min(buffers[i].column(self.key)[-1].as_py() for i in active)
+                pieces = []
+                for i in active:
+                    buf = buffers[i]
+                    keys = buf.column(self.key)
+                    if keys[0].as_py() > boundary:
+                        continue
+                    take = int(pc.sum(pc.less_equal(keys, boundary)).as_py())
+                    pieces.append(buf.slice(0, take))
+                    buffers[i] = buf.slice(take)
+                step = pa.concat_tables(pieces)
+                if len(pieces) > 1:
+                    step = step.append_column(_ORD, pa.array(np.arange(step.num_rows)))
+                    step = step.sort_by([(self.key, "ascending"), (_ORD, "ascending")]).drop_columns([_ORD])
+                keys = step.column(self.key).combine_chunks()
+                keep = np.ones(step.num_rows, dtype=bool)
+                if step.num_rows > 1:
+                    same = pc.equal(keys.slice(1), keys.slice(0, step.num_rows - 1))
+                    keep[1:] = ~same.to_numpy(zero_copy_only=False)
+                if last is not None and keys[0].as_py() == last:
+                    keep[0] = False
+                last = keys[-1].as_py()
+                yield step.filter(pa.array(keep)) if not keep.all() else step
+        finally:
+            source.close()
+
+    def remove(self) -> None:
+        """Close and delete the spill file."""
+        try:
+            if self._writer is not None and self._writer.is_open:
+                self._writer.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class _Streamed:
+    """Counts of a query fetched, validated and cleaned in batches (what FetchResult/ValidationResult give)."""
+
+    rows_in: int = 0
+    pages: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    valid: int = 0
+    rows_out: int = 0
+    batches: int = 0
+    extras: list[str] = field(default_factory=list)
+    extra_counts: dict[str, int] = field(default_factory=dict)
+    counts_by_reason: dict[str, int] = field(default_factory=dict)
+    quarantined: list[pd.DataFrame] = field(default_factory=list)
+
+    def quarantine_frame(self, spec: QuerySpec) -> pd.DataFrame:
+        """All quarantined rows in the columns a single-batch validation gives (query, extras, reason, column)."""
+        raw = [
+            c for c in (*spec.column_names, *self.extras) if not (c in spec.column_names and spec.column(c).personal)
+        ]
+        columns = [*raw, "reason", "column"]
+        if not self.quarantined:
+            return pd.DataFrame({c: pd.Series([], dtype="string") for c in columns})
+        frame = pd.concat([q.reindex(columns=columns) for q in self.quarantined], ignore_index=True)
+        return frame.astype("string")
+
+    def validation(self, spec: QuerySpec) -> ValidationResult:
+        """A ValidationResult of the whole pull (without the valid rows) for the quarantine-share check."""
+        quarantined = self.quarantine_frame(spec)
+        return ValidationResult(
+            query=spec.name,
+            valid=pd.DataFrame(),
+            quarantined=quarantined,
+            counts_by_reason=dict(sorted(self.counts_by_reason.items())),
+            extra_columns=dict(self.extra_counts),
+            rows_in=self.rows_in,
+        )
+
+
+def _pages_frame(spec: QuerySpec, pages: list[Page], extras: list[str]) -> pd.DataFrame:
+    """Raw strings of some pages, laid out as ``SlateClient.fetch_all`` lays out a whole answer."""
+    frames = [
+        pd.DataFrame({c: pd.Series([r.get(c) for r in page.rows], dtype="str") for c in page.columns})
+        for page in pages
+        if page.rows
+    ]
+    columns = [*spec.column_names, *extras]
+    if not frames:
+        return pd.DataFrame({c: pd.Series([], dtype="str") for c in columns})
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns).astype("str")
+
+
+def _stream_interactions(
+    client: SlateClient,
+    store: ExtractStore,
+    since: pd.Timestamp | None,
+    until: pd.Timestamp,
+    page_size: int,
+    batch_rows: int,
+    runs: _SortedRuns,
+) -> _Streamed:
+    """Fetch the interactions in batches of about ``batch_rows`` rows; validate, clean and spill each batch."""
+    spec = INTERACTIONS
+    out = _Streamed()
+    started = time.monotonic()
+    pending: list[Page] = []
+    pending_rows = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_rows
+        raw = _pages_frame(spec, pending, out.extras)
+        pending, pending_rows = [], 0
+        result = validate(spec, raw, not_after=until)
+        del raw
+        for col, count in result.extra_columns.items():
+            out.extra_counts[col] = out.extra_counts.get(col, 0) + count
+        for why, count in result.counts_by_reason.items():
+            out.counts_by_reason[why] = out.counts_by_reason.get(why, 0) + count
+        if len(result.quarantined):
+            out.quarantined.append(result.quarantined)
+        out.valid += len(result.valid)
+        cleaned, _ = clean_interactions(result.valid)
+        runs.add(contract_table(spec, cleaned))
+        out.batches += 1
+
+    for page in client.fetch_pages(spec, since, until, page_size):
+        out.pages += 1
+        out.rows_in += len(page.rows)
+        out.retries += page.retries
+        for col in page.columns:
+            if col not in spec.column_names and col not in out.extras:
+                out.extras.append(col)
+                out.extra_counts.setdefault(col, 0)
+        pending.append(page)
+        pending_rows += len(page.rows)
+        if pending_rows >= batch_rows:
+            flush()
+    if pending_rows or out.batches == 0:
+        flush()
+    out.seconds = time.monotonic() - started
+    log.info(
+        "%s: %d rows fetched in %d pages (%d batches), %d quarantined %s, extra columns %s",
+        spec.name,
+        out.rows_in,
+        out.pages,
+        out.batches,
+        sum(out.counts_by_reason.values()),
+        dict(sorted(out.counts_by_reason.items())),
+        sorted(out.extras),
+    )
+    return out
+
+
 def extract_interval(
     client: SlateClient,
     store: ExtractStore,
@@ -131,6 +361,7 @@ def extract_interval(
     interval_start: datetime | pd.Timestamp | str,
     interval_end: datetime | pd.Timestamp | str,
     full_history: bool | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> IntervalSummary:
     """Extract the data interval ``[interval_start, interval_end)`` of both queries into the store.
 
@@ -138,45 +369,70 @@ def extract_interval(
     ending at or before ``interval_start``) pulls the whole history up to ``interval_end`` instead. Validates,
     fails when a query's quarantined share passes ``settings.quarantine_max_share``, cleans, then writes the
     quarantine files, both extracts (staged together) and the summary, replacing a previous run of the interval.
+    Interactions are processed in batches of about ``batch_rows`` rows (see the module doc); the files written do
+    not depend on ``batch_rows``.
 
     Args:
         client: the Slate client. store: the extract store. settings: page_size and quarantine_max_share.
         interval_start, interval_end: the data interval (aware values are converted to UTC).
         full_history: True forces a whole-history pull, False forbids it, None decides as above.
+        batch_rows: interactions rows validated and cleaned at a time (>= 1; peak memory grows with it).
     Returns:
         The IntervalSummary (also written as JSON under the store's summary_dir).
     Raises:
-        ValueError: start >= end. SlateError: Slate failed (nothing stored). QuarantineLimitError: too many bad rows
-        (only the failing query's quarantine file is written, for diagnosis; no extract is stored).
+        ValueError: start >= end or batch_rows < 1. SlateError: Slate failed (nothing stored).
+        QuarantineLimitError: too many bad rows (only the failing query's quarantine file is written, for diagnosis;
+        no extract is stored).
     """
     started = time.monotonic()
+    if int(batch_rows) < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
     start, end = to_utc_naive(interval_start), to_utc_naive(interval_end)
     name = interval_name(start, end)
     full = (not has_earlier_extract(store, start)) if full_history is None else bool(full_history)
     since = None if full else start
     log.info("interval %s: %s pull, since=%s until=%s", name, "full-history" if full else "incremental", since, end)
 
-    fetched: dict[str, tuple[FetchResult, ValidationResult]] = {}
-    for spec in (LEADS, INTERACTIONS):
-        fetched[spec.name] = _fetch_and_validate(client, spec, since, end, settings.page_size)
-        result = fetched[spec.name][1]
-        if result.quarantined_share > settings.quarantine_max_share:
-            # Fail fast, before the other query is fetched; only the quarantine file is kept, for diagnosis.
-            path = store.write_quarantine(spec, start, end, result.quarantined)
-            check_quarantine_share(result, settings.quarantine_max_share, spec, path)
+    lead_fetch, lead_result = _fetch_and_validate(client, LEADS, since, end, settings.page_size)
+    if lead_result.quarantined_share > settings.quarantine_max_share:
+        # Fail fast, before the other query is fetched; only the quarantine file is kept, for diagnosis.
+        path = store.write_quarantine(LEADS, start, end, lead_result.quarantined)
+        check_quarantine_share(lead_result, settings.quarantine_max_share, LEADS, path)
 
-    leads, lead_stats = clean_leads(fetched[LEADS.name][1].valid)
-    interactions, interaction_stats = clean_interactions(fetched[INTERACTIONS.name][1].valid)
+    target = store.path(INTERACTIONS, start, end)
+    runs = _SortedRuns(target.parent, INTERACTIONS.key)
+    staged: StagedParquet | None = None
+    try:
+        streamed = _stream_interactions(client, store, since, end, settings.page_size, int(batch_rows), runs)
+        interaction_result = streamed.validation(INTERACTIONS)
+        if interaction_result.quarantined_share > settings.quarantine_max_share:
+            path = store.write_quarantine(INTERACTIONS, start, end, interaction_result.quarantined)
+            check_quarantine_share(interaction_result, settings.quarantine_max_share, INTERACTIONS, path)
+        staged = store.staged_parquet(INTERACTIONS, start, end)
+        for piece in runs.merge():
+            staged.append(piece)
+        runs.remove()
+        streamed.rows_out = staged.rows
+        staged.finish()
 
-    known = store.read_all(LEADS, exclude=(start, end), columns=["person_guid"])["person_guid"]
-    changed = int(leads["person_guid"].isin(known).sum())
+        leads, lead_stats = clean_leads(lead_result.valid)
+        known = store.read_all(LEADS, exclude=(start, end), columns=["person_guid"])["person_guid"]
+        changed = int(leads["person_guid"].isin(known).sum())
 
-    quarantine_paths = {
-        spec.name: store.write_quarantine(spec, start, end, fetched[spec.name][1].quarantined)
-        for spec in (LEADS, INTERACTIONS)
-    }
-    paths = store.write_many(start, end, {LEADS.name: leads, INTERACTIONS.name: interactions})
+        quarantine_paths = {
+            LEADS.name: store.write_quarantine(LEADS, start, end, lead_result.quarantined),
+            INTERACTIONS.name: store.write_quarantine(INTERACTIONS, start, end, interaction_result.quarantined),
+        }
+        paths = store.write_many(start, end, {LEADS.name: leads}, staged_files={INTERACTIONS.name: staged})
+    except BaseException:
+        runs.remove()
+        if staged is not None:
+            staged.abort()
+        raise
 
+    interaction_stats = CleanStats(
+        rows_in=streamed.valid, rows_out=streamed.rows_out, duplicates=streamed.valid - streamed.rows_out
+    )
     summary = IntervalSummary(
         interval_start=start.isoformat(),
         interval_end=end.isoformat(),
@@ -184,18 +440,19 @@ def extract_interval(
         since=format_wire_datetime(since),
         until=format_wire_datetime(end) or "",
         leads=_query_summary(
-            LEADS, *fetched[LEADS.name], lead_stats, str(paths[LEADS.name]), str(quarantine_paths[LEADS.name])
+            LEADS, lead_fetch, lead_result, lead_stats, str(paths[LEADS.name]), str(quarantine_paths[LEADS.name])
         ),
         interactions=_query_summary(
             INTERACTIONS,
-            *fetched[INTERACTIONS.name],
+            streamed,
+            interaction_result,
             interaction_stats,
             str(paths[INTERACTIONS.name]),
             str(quarantine_paths[INTERACTIONS.name]),
         ),
         new_leads=len(leads) - changed,
         changed_leads=changed,
-        new_interactions=len(interactions),
+        new_interactions=streamed.rows_out,
         seconds=round(time.monotonic() - started, 3),
         summary_path=str(store.summary_path(start, end)),
     )
@@ -206,7 +463,7 @@ def extract_interval(
         len(leads),
         summary.new_leads,
         changed,
-        len(interactions),
+        streamed.rows_out,
         summary.seconds,
     )
     return summary

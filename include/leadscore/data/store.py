@@ -150,6 +150,100 @@ def _parquet_bytes_writer(table: pa.Table) -> Callable[[IO[bytes]], None]:
     return write
 
 
+# pyarrow's default row-group length (ParquetWriter.write_table with row_group_size=None, as write_table uses it).
+PARQUET_ROW_GROUP_ROWS = 1024 * 1024
+
+
+def contract_table(query: QuerySpec | str, frame: pd.DataFrame) -> pa.Table:
+    """``frame`` conformed to the query's contract (see :func:`conform`) as the Arrow table the store writes."""
+    return pa.Table.from_pandas(conform(query, frame), preserve_index=False)
+
+
+class StagedParquet:
+    """One extract written in pieces into a temp file beside its target, giving the bytes ``write`` would give.
+
+    Rows are appended as Arrow tables already in the contract (see :func:`contract_table`) and in the store's key
+    order; they are cut into row groups of PARQUET_ROW_GROUP_ROWS, each written as one contiguous chunk, which is how
+    ``pq.write_table`` lays out the whole table. :meth:`finish` returns ``(temp, target)`` for
+    :meth:`ExtractStore.write_many`; :meth:`abort` removes the temp file. Memory: at most one row group buffered.
+
+    Args:
+        target: the extract's final path (its folder is created 0700). query: the query (or name), for the schema.
+    """
+
+    def __init__(self, target: Path, query: QuerySpec | str) -> None:
+        self.target = Path(target)
+        self.spec = _spec(query)
+        make_private_dir(self.target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
+        self.tmp = Path(tmp)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            self._fh: IO[bytes] = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            self.tmp.unlink(missing_ok=True)
+            raise
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self.rows = 0
+
+    def append(self, table: pa.Table) -> None:
+        """Append rows (contract schema, continuing the key order). Raises ValueError on a schema mismatch."""
+        if table.num_rows == 0:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(
+                self._fh, table.schema, compression="zstd", use_dictionary=True, write_statistics=True
+            )
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        while self._pending_rows >= PARQUET_ROW_GROUP_ROWS:
+            self._flush(PARQUET_ROW_GROUP_ROWS)
+
+    def _flush(self, rows: int) -> None:
+        assert self._writer is not None
+        buffered = pa.concat_tables(self._pending)
+        self._writer.write_table(buffered.slice(0, rows).combine_chunks(), row_group_size=PARQUET_ROW_GROUP_ROWS)
+        rest = buffered.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def finish(self) -> tuple[Path, Path]:
+        """Write the last row group, close and fsync the temp file; returns ``(temp, target)`` (again if repeated)."""
+        if self._fh.closed:
+            return self.tmp, self.target
+        try:
+            if self._writer is None:  # no rows at all: the same bytes as writing the empty contract frame
+                _parquet_bytes_writer(contract_table(self.spec, _empty(self.spec.name)))(self._fh)
+            else:
+                if self._pending_rows:
+                    self._flush(self._pending_rows)
+                self._writer.close()
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        except BaseException:
+            self.abort()
+            raise
+        return self.tmp, self.target
+
+    def abort(self) -> None:
+        """Close and remove the temp file (the target is untouched)."""
+        try:
+            if self._writer is not None and self._writer.is_open:
+                self._writer.close()
+        except Exception:  # closing a half-written file may fail; the file is removed anyway
+            pass
+        finally:
+            self._pending = []
+            if not self._fh.closed:
+                self._fh.close()
+            self.tmp.unlink(missing_ok=True)
+
+
 def _empty(query: str) -> pd.DataFrame:
     return empty_leads() if query == LEADS.name else empty_interactions()
 
@@ -214,19 +308,40 @@ class ExtractStore:
         _commit([staged])
         return staged[1]
 
-    def write_many(self, interval_start: Any, interval_end: Any, frames: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
+    def staged_parquet(self, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> StagedParquet:
+        """A :class:`StagedParquet` for the interval's extract of ``query`` (commit it with ``write_many``)."""
+        return StagedParquet(self.path(query, interval_start, interval_end), query)
+
+    def write_many(
+        self,
+        interval_start: Any,
+        interval_end: Any,
+        frames: Mapping[str, pd.DataFrame],
+        staged_files: Mapping[str, StagedParquet] | None = None,
+    ) -> dict[str, Path]:
         """Write several queries' extracts of one interval: all staged first, then all moved into place.
 
+        Args:
+            interval_start, interval_end: the interval. frames: query name -> cleaned frame.
+            staged_files: query name -> a finished-or-open StagedParquet of this interval, moved into place together
+                with ``frames`` (on any failure before the move, their temp files are removed too).
         Returns:
             query name -> file written.
         """
         staged: dict[str, tuple[Path, Path]] = {}
+        pending = dict(staged_files or {})
         try:
+            for name, part in pending.items():
+                if part.target != self.path(name, interval_start, interval_end):
+                    raise ValueError(f"staged {name} file {part.target} is not this interval's extract")
+                staged[name] = part.finish()
             for name, frame in frames.items():
                 staged[name] = self._stage_extract(name, interval_start, interval_end, frame)
         except BaseException:
             for tmp, _ in staged.values():
                 tmp.unlink(missing_ok=True)
+            for part in pending.values():
+                part.abort()
             raise
         _commit(list(staged.values()))
         return {name: target for name, (_, target) in staged.items()}
