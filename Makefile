@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 up:
+	@test -f .env || { echo "copy .env.example to .env and fill in the Slate connections first (README: Pointing it at your Slate)"; exit 2; }
 	docker compose up -d
 
 down:

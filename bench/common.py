@@ -246,3 +246,31 @@ class DirectClient:
         frame = frame.reindex(columns=[*spec.column_names, *[c for c in frame.columns if c not in spec.column_names]])
         frame = frame.astype("str")
         return FetchResult(spec.name, frame, 1, len(frame), 0, time.monotonic() - started)
+
+    def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000) -> Any:
+        """Yield ``slate.client.Page`` objects of at most ``page_size`` rows (dicts of strings, NULLs as None)."""
+        import numpy as np
+        import pandas as pd
+        import pyarrow as pa
+
+        from leadscore.slate.client import Page
+
+        table = self.tables[spec.name]
+        since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
+        until_us = int(pd.Timestamp(until).value // 1000)
+        page = table.page(since_us, until_us, None, max(1, len(table)))
+        whole = pa.table(dict(zip(page.columns, page.values, strict=True)))
+        key = spec.key
+        for number, start in enumerate(range(0, max(whole.num_rows, 1), page_size), 1):
+            started = time.monotonic()
+            rows = [{k: v for k, v in r.items() if v is not None} for r in whole.slice(start, page_size).to_pylist()]
+            yield Page(
+                query=spec.name,
+                number=number,
+                rows=rows,
+                columns=tuple(page.columns),
+                after=None,
+                last_key=rows[-1].get(key) if rows else None,
+                retries=0,
+                seconds=time.monotonic() - started,
+            )

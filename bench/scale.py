@@ -388,6 +388,36 @@ def bench_size(
     return steps
 
 
+def reuse_size(work: Path) -> dict[str, Any] | None:
+    """The measurements of an earlier run at one size, read back from its step logs; None when incomplete."""
+    steps: dict[str, Any] = {"reused_from_logs": str(work / "logs")}
+    for name in (
+        "generate",
+        "extract_full",
+        "bulk_load",
+        "extract_week",
+        "training_set",
+        "training",
+        "scoring",
+        "delivery",
+    ):
+        log_path = work / "logs" / f"{name}.log"
+        if not log_path.exists():
+            continue
+        lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.startswith('{"step"')]
+        if not lines:
+            return None
+        steps[name] = json.loads(lines[-1])
+    if "scoring" not in steps or "delivery" not in steps:
+        return None
+    steps["weekly_scoring_plus_delivery"] = {
+        "wall_s": round(steps["scoring"]["wall_s"] + steps["delivery"]["wall_s"], 2),
+        "peak_rss_mib": max(steps["scoring"]["peak_rss_mib"], steps["delivery"]["peak_rss_mib"]),
+        "scored": steps["scoring"]["scored"],
+    }
+    return steps
+
+
 def growth(results: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """Per step: time and memory ratio between the smallest and largest size, and the exponent k of t ~ n^k."""
     import math
@@ -486,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path(os.environ.get("LEADSCORE_HOME", ROOT / ".leadscore")) / "bench")
     p.add_argument("--profile", nargs="*", default=[], help="steps to run under pyinstrument (at the largest size)")
     p.add_argument("--name", default="scale")
+    p.add_argument("--reuse", action="store_true", help="reuse sizes whose step logs are complete (no rerun)")
     p.add_argument("--http-max", type=int, default=HTTP_FULL_EXTRACT_MAX_LEADS, help="largest HTTP full extract")
     p.add_argument("--train-max", type=int, default=300_000, help="largest size at which training is run")
     a = p.parse_args(argv)
@@ -498,7 +529,8 @@ def main(argv: list[str] | None = None) -> int:
             for s in a.profile
             if n == max(m for m in sizes if s not in ("training_set", "training") or m <= a.train_max)
         }
-        results[n] = bench_size(n, a.work, profile, results, a.train_max, a.http_max)
+        reused = reuse_size(a.work / f"leads_{n}") if a.reuse else None
+        results[n] = reused or bench_size(n, a.work, profile, results, a.train_max, a.http_max)
     summary = summarize(results)
     write_result(
         a.name,
