@@ -63,6 +63,16 @@ def scale_table(r: dict[str, Any]) -> list[str]:
             + " | ".join(_cell(r["sizes"][n].get(key)) for n in sizes)
             + f" | {g['time_exponent'] if g else '-'} |"
         )
+    http = {100_000: r.get("extract_full_remeasured_100k")}
+    for n, key in ((300_000, "http_extract_300k"), (1_000_000, "http_extract_1m")):
+        if r.get(key) and "extract_full" in r[key]:
+            http[n] = r[key]["extract_full"]
+    if http[100_000]:
+        lines.append(
+            "| full-history extract (HTTP, streamed interactions, re-run) | "
+            + "; ".join(f"{n:,}: {_cell(m)}" for n, m in http.items() if m)
+            + " | | |"
+        )
     ext = r.get("extract_full_extrapolated")
     if ext:
         lines.append(

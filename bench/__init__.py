@@ -1,0 +1,1 @@
+"""LeadScore benchmarks (see bench/README.md)."""
