@@ -13,7 +13,8 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable
 from leadscore.intervals import MONTHLY_CRON, WEEKLY_CRON
 
 # Emitted by `lead_data` when an interval's extract is complete; `lead_training` and `lead_inference` read it.
-EXTRACT_ASSET = Asset(name="slate_weekly_extract", uri="leadscore://extracts/weekly", group="leadscore")
+# Name only: a custom URI scheme makes Airflow look up a URI handler (and import its ORM models) on every parse.
+EXTRACT_ASSET = Asset(name="slate_weekly_extract", group="leadscore")
 
 
 def _on_failure(context: dict) -> None:

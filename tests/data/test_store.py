@@ -148,3 +148,29 @@ def test_interval_names() -> None:
         interval_name("2024-03-11", "2024-03-04")
     with pytest.raises(ValueError, match="unknown query"):
         ExtractStore(Path("/nonexistent")).path("applications", *W1)
+
+
+def test_union_of_overlapping_intervals_keeps_one_row_per_interaction_the_later_one():
+    import pandas as pd
+
+    from leadscore.data.store import _union_interactions
+
+    def part(guids, days, kind):
+        return pd.DataFrame(
+            {
+                "interaction_guid": pd.array(guids, dtype="string"),
+                "person_guid": pd.array(["p"] * len(guids), dtype="string"),
+                "kind": pd.array([kind] * len(guids), dtype="string"),
+                "detail": pd.array([None] * len(guids), dtype="string"),
+                "occurred": pd.to_datetime([f"2026-10-{d:02d}" for d in days]).astype("datetime64[us]"),
+            }
+        )
+
+    full = part(["a", "b", "c"], [1, 5, 9], "email_sent")  # a full-history pull up to the 10th
+    backfilled = part(["c", "d"], [9, 12], "email_open")  # a week backfilled later, overlapping it
+    later = part(["e"], [20], "ping")  # a disjoint week
+    union = _union_interactions([full, backfilled, later], "interaction_guid").sort_values("interaction_guid")
+    assert union["interaction_guid"].tolist() == ["a", "b", "c", "d", "e"]
+    assert union.set_index("interaction_guid").loc["c", "kind"] == "email_open"  # the later interval wins
+    disjoint = _union_interactions([full, later], "interaction_guid")
+    assert len(disjoint) == 4

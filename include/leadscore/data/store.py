@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -141,6 +142,33 @@ def conform(query: QuerySpec | str, frame: pd.DataFrame) -> pd.DataFrame:
         raise KeyError(f"{spec.name} frame lacks contract columns {missing}")
     out = frame[list(contract)].astype(contract)
     return out.sort_values(spec.key, kind="stable").reset_index(drop=True)
+
+
+def _union_interactions(parts: list[pd.DataFrame], key: str) -> pd.DataFrame:
+    """The union of several intervals' interactions, one row per key (a later interval wins).
+
+    Only rows stamped inside the time range two parts share can repeat (weekly intervals are disjoint; a
+    full-history pull overlaps a week backfilled after it), so the de-duplication runs on those rows alone instead
+    of on every key (22 s at 25M rows when nothing overlaps).
+    """
+    ranges = [(p["occurred"].min(), p["occurred"].max()) for p in parts]
+    both = pd.concat(parts, ignore_index=True)
+    occurred = both["occurred"].to_numpy()
+    starts = np.cumsum([0] + [len(p) for p in parts])
+    candidate = np.zeros(len(both), dtype=bool)
+    for i in range(len(parts)):
+        for j in range(i + 1, len(parts)):
+            lo, hi = max(ranges[i][0], ranges[j][0]), min(ranges[i][1], ranges[j][1])
+            if pd.isna(lo) or pd.isna(hi) or lo > hi:
+                continue
+            for k in (i, j):
+                seg = slice(starts[k], starts[k + 1])
+                candidate[seg] |= (occurred[seg] >= np.datetime64(lo)) & (occurred[seg] <= np.datetime64(hi))
+    if not candidate.any():
+        return both
+    rows = np.flatnonzero(candidate)
+    repeated = both.iloc[rows].duplicated(key, keep="last").to_numpy()
+    return both.drop(index=both.index[rows[repeated]]).reset_index(drop=True)
 
 
 def _parquet_bytes_writer(table: pa.Table) -> Callable[[IO[bytes]], None]:
@@ -376,7 +404,11 @@ class ExtractStore:
         return conform(spec, pq.read_table(path).to_pandas())
 
     def read_all(
-        self, query: QuerySpec | str, exclude: tuple[Any, Any] | None = None, columns: list[str] | None = None
+        self,
+        query: QuerySpec | str,
+        exclude: tuple[Any, Any] | None = None,
+        columns: list[str] | None = None,
+        sort: bool = True,
     ) -> pd.DataFrame:
         """The union of every stored interval of ``query``.
 
@@ -387,6 +419,8 @@ class ExtractStore:
             query: query (or name).
             exclude: an interval ``(start, end)`` to leave out (e.g. the one being rewritten).
             columns: read only these columns (must include the key; no de-duplication by version then).
+            sort: sort the union by key (deterministic output); callers that do not care about row order (features,
+                scoring) pass False and save a sort of every interaction key (~11 s at 25M rows).
         Returns:
             A frame in the query's contract (or the requested columns), sorted by key; empty when nothing is stored.
         """
@@ -404,10 +438,14 @@ class ExtractStore:
             return both.sort_values(spec.key).reset_index(drop=True)
         if not frames:
             return _empty(spec.name)
-        both = pd.concat([conform(spec, f) for f in frames], ignore_index=True)
+        contract = CONTRACTS[spec.name]
+        parts = [f[list(contract)].astype(contract) for f in frames]
         if spec.name == LEADS.name:
-            return conform(spec, latest_leads(both))
-        return conform(spec, both.drop_duplicates(spec.key, keep="last"))
+            return conform(spec, latest_leads(pd.concat(parts, ignore_index=True)))
+        if len(parts) == 1:
+            return parts[0] if not sort or parts[0][spec.key].is_monotonic_increasing else conform(spec, parts[0])
+        both = _union_interactions(parts, spec.key)
+        return both.sort_values(spec.key, kind="stable").reset_index(drop=True) if sort else both
 
     # -- quarantine and summaries ------------------------------------------------------------------------------
 

@@ -14,15 +14,17 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from leadscore.model.evaluate import metrics as score_metrics
 from leadscore.model.lead_model import LeadModel
 from leadscore.model.preprocess import ModelSignatureError
-from leadscore.model.train import TrainingResult
 from leadscore.settings import Settings
+
+if TYPE_CHECKING:  # training (and matplotlib through its plots) is not needed to load and serve a champion
+    from leadscore.model.train import TrainingResult
 
 log = logging.getLogger(__name__)
 

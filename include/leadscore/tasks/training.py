@@ -46,7 +46,7 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
         raise NoExtractError(f"no extract under {settings.extracts_dir}: run lead_data (or `make backfill`) first")
     cutoff = min(pd.Timestamp(as_of), pd.Timestamp(latest)) if as_of else pd.Timestamp(latest)
     leads = store.read_all("leads")
-    interactions = store.read_all("interactions")
+    interactions = store.read_all("interactions", sort=False)  # row order is irrelevant to features
     rows = build_landmarks(
         leads, interactions, cutoff, settings.landmark_days, settings.training_window_days, settings.horizon_days
     )
@@ -156,7 +156,7 @@ def scoring_pool(settings: Settings, as_of: Any) -> Any:
 
     store = ExtractStore(settings.extracts_dir)
     leads = store.read_all("leads")
-    features = features_as_of(leads, store.read_all("interactions"), pd.Timestamp(as_of))
+    features = features_as_of(leads, store.read_all("interactions", sort=False), pd.Timestamp(as_of))
     return select_leads(features, leads, pd.Timestamp(as_of), settings.lookback_days)
 
 
