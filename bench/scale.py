@@ -165,7 +165,7 @@ def step_scoring(work: Path) -> dict[str, Any]:
     champion = load_champion(model_settings)
     lap("load_champion")
     store = ExtractStore(settings.extracts_dir)
-    leads, interactions = store.read_all("leads"), store.read_all("interactions")
+    leads, interactions = store.read_all("leads"), store.read_all("interactions", sort=False)  # as the task reads them
     lap("read_extracts")
     as_of = pd.Timestamp(week.end)
     features = features_as_of(leads, interactions, as_of)
