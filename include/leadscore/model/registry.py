@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from leadscore.model.evaluate import METRIC_NAMES
 from leadscore.model.evaluate import metrics as score_metrics
 from leadscore.model.lead_model import LeadModel
 from leadscore.model.preprocess import ModelSignatureError
@@ -109,16 +110,7 @@ def _safe_info(info: dict[str, Any]) -> dict[str, str]:
 
 def model_card(result: TrainingResult, settings: Settings, training_info: dict[str, Any]) -> str:
     """A markdown model card: intended use, data, metrics beside the ceiling, effects, limitations."""
-    cols = [
-        "n",
-        "base_rate",
-        "auc",
-        "log_loss",
-        "brier",
-        "calibration_slope",
-        "calibration_intercept",
-        "top_decile_lift",
-    ]
+    cols = [m for m in METRIC_NAMES if m not in ("positives", "top_decile_precision")]  # the card stays narrow
     table = result.evaluation[cols].round(4).reset_index()
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
     body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in table.itertuples(index=False))
