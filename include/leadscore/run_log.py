@@ -10,6 +10,15 @@ from leadscore.files import atomic_write_bytes
 from leadscore.settings import Settings
 
 
+def jsonable(obj: Any) -> dict[str, Any]:
+    """A dataclass or dict as plain JSON types (dates and paths become strings), ready for XCom and summaries."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    return json.loads(json.dumps(obj, default=str))
+
+
 def summary_path(settings: Settings, step: str, key: str) -> Path:
     """Where the summary of ``step`` (extract, training, scoring, delivery, monitoring) for ``key`` lives."""
     return settings.home_abs / "runs" / step / f"{key}.json"

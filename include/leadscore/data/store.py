@@ -29,13 +29,15 @@ import pyarrow.parquet as pq
 
 from leadscore.data.clean import empty_interactions, empty_leads, latest_leads
 from leadscore.data.tables import INTERACTION_COLUMNS, LEAD_COLUMNS
+from leadscore.files import FILE_MODE, atomic_write
+from leadscore.files import commit as _commit
+from leadscore.files import private_dir as make_private_dir
+from leadscore.files import stage as _stage
 from leadscore.settings import Settings
 from leadscore.slate.queries import INTERACTIONS, LEADS, QUERIES, QuerySpec
 
 CONTRACTS: dict[str, dict[str, str]] = {LEADS.name: LEAD_COLUMNS, INTERACTIONS.name: INTERACTION_COLUMNS}
 _NAME = re.compile(r"^(\d{8}(?:T\d{6})?)_(\d{8}(?:T\d{6})?)$")
-FILE_MODE = 0o600
-DIR_MODE = 0o700
 
 
 def to_utc_naive(value: datetime | pd.Timestamp | str) -> pd.Timestamp:
@@ -62,64 +64,6 @@ def interval_name(start: datetime | pd.Timestamp | str, end: datetime | pd.Times
 
 def _parse_stamp(text: str) -> pd.Timestamp:
     return pd.Timestamp(datetime.strptime(text, "%Y%m%dT%H%M%S" if "T" in text else "%Y%m%d"))
-
-
-def make_private_dir(path: Path) -> Path:
-    """Create ``path`` and missing parents as 0700 directories (existing ones are left as they are)."""
-    missing: list[Path] = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        try:
-            d.mkdir(mode=DIR_MODE)
-        except FileExistsError:
-            continue
-        os.chmod(d, DIR_MODE)  # mkdir's mode is filtered by the umask
-    return path
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _stage(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write a temp file (0600) beside ``path`` with ``write`` and fsync it; returns the temp path."""
-    make_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def _commit(staged: list[tuple[Path, Path]]) -> None:
-    """Move staged temp files onto their targets, then fsync the directories; removes temps on failure."""
-    try:
-        for tmp, target in staged:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-    for d in {target.parent for _, target in staged}:
-        _fsync_dir(d)
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write ``path`` atomically: temp file in the same directory, fsync, ``os.replace``. Returns ``path``."""
-    _commit([(_stage(path, write), path)])
-    return path
 
 
 def _spec(query: QuerySpec | str) -> QuerySpec:

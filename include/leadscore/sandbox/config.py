@@ -9,7 +9,6 @@ keys, the SFTP root with Slate's folders, the importer's ``slate_fields.parquet`
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 import time
@@ -19,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from leadscore.files import atomic_write_bytes, private_dir
 from leadscore.slate.queries import QUERIES
 
 # Slate's SFTP folders, relative to the chroot (BRIEF §2).
@@ -82,25 +82,9 @@ class SandboxPaths:
         return self.data_dir / "import_log.jsonl"
 
 
-def make_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if needed and restrict it to its owner (0700).
-
-    Returns the path. Raises OSError when it cannot be created.
-    """
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
-    return path
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically as an owner-only file (0600)."""
-    make_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+# One implementation of owner-only folders and atomic owner-only files for the whole project.
+make_private_dir = private_dir
+write_private = atomic_write_bytes
 
 
 @dataclass(frozen=True)

@@ -139,13 +139,7 @@ def _queries(extra: Mapping) -> dict[str, QueryAuth]:
             "slate_api: extras lack 'queries'; set "
             '{"queries": {"leads": {"id": ..., "h": ...}, "interactions": {"id": ..., "h": ...}}}'
         )
-    if isinstance(raw, str):  # a URI-style connection carries extras as strings
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise SlateConfigError(f"slate_api: extras 'queries' is not valid JSON: {exc.msg}") from None
-    if not isinstance(raw, Mapping):
-        raise SlateConfigError("slate_api: extras 'queries' must be an object of query name -> {id, h}")
+    raw = _json_object(raw, "extras 'queries'", "an object of query name -> {id, h}")
     out: dict[str, QueryAuth] = {}
     for name in QUERIES:
         entry = raw.get(name)
@@ -158,6 +152,18 @@ def _queries(extra: Mapping) -> dict[str, QueryAuth]:
                 raise SlateConfigError(f"slate_api: extras 'queries.{name}.{key}' is missing or empty")
         out[name] = QueryAuth(id=str(entry["id"]).strip(), h=str(entry["h"]).strip())
     return out
+
+
+def _json_object(value: Any, what: str, expected: str) -> Mapping[str, Any]:
+    """``value`` as a mapping: URI-style connections carry extras as JSON strings."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SlateConfigError(f"slate_api: {what} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, Mapping):
+        raise SlateConfigError(f"slate_api: {what} must be {expected}")
+    return value
 
 
 def api_config_from_connection(
@@ -183,13 +189,7 @@ def api_config_from_connection(
     """
     if extra is None or extra == "":
         extra = {}
-    if isinstance(extra, str):
-        try:
-            extra = json.loads(extra)
-        except json.JSONDecodeError as exc:
-            raise SlateConfigError(f"slate_api: extras are not valid JSON: {exc.msg}") from None
-    if not isinstance(extra, Mapping):
-        raise SlateConfigError("slate_api: extras must be a JSON object")
+    extra = _json_object(extra, "extras", "a JSON object")
     tunables: dict[str, Any] = {}
     for name, kind in _TUNABLES.items():
         if extra.get(name) not in (None, ""):

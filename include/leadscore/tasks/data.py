@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from typing import Any
 
 from leadscore.intervals import Interval
-from leadscore.run_log import write_summary
+from leadscore.run_log import jsonable, write_summary
 from leadscore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ def extract_week(settings: Settings, interval: Interval, api_config: Any, full_h
         summary = extract_interval(
             client, store, settings, interval.start, interval.end, full_history=True if full_history else None
         )
-    out = _jsonable(summary.as_dict())
+    out = jsonable(summary.as_dict())
     write_summary(settings, "extract", interval.key, out)
     return out
 
@@ -44,9 +43,3 @@ def log_quality(summary: dict) -> dict:
     """Log the data-quality summary of an interval in one readable block and return it unchanged."""
     log.info("data quality summary:\n%s", json.dumps(summary, indent=2, default=str))
     return summary
-
-
-def _jsonable(obj: Any) -> dict:
-    if dataclasses.is_dataclass(obj):
-        obj = dataclasses.asdict(obj)
-    return json.loads(json.dumps(obj, default=str))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 from typing import Any
 
 from leadscore.intervals import Interval
-from leadscore.run_log import write_summary
+from leadscore.run_log import jsonable, write_summary
 from leadscore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,7 +112,7 @@ def deliver_week(settings: Settings, scored: dict[str, Any], dry_run: bool = Fal
     manifest = read_manifest(Path(scored["manifest"]))
     report = deliver(manifest, settings, dry_run=dry_run)
     summary = {
-        **_jsonable(report),
+        **jsonable(report),
         "scored_on": scored["scored_on"],
         "dry_run": dry_run,
         "remote_dir": settings.remote_dir,
@@ -132,9 +130,3 @@ def monitor_week(settings: Settings, interval: Interval, delivered: dict[str, An
     from leadscore.tasks.monitoring import run_weekly_monitoring
 
     return run_weekly_monitoring(settings, interval, delivered)
-
-
-def _jsonable(obj: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(obj):
-        obj = dataclasses.asdict(obj)
-    return json.loads(json.dumps(obj, default=str))
