@@ -15,7 +15,7 @@ from leadscore.model.lead_model import LeadModel, ModelSignatureError
 COLS = list(FEATURE_COLUMNS)
 
 
-@pytest.mark.parametrize("kind", ["cox", "logistic", "hgb"])
+@pytest.mark.parametrize("kind", ["cox", "logistic", "hgb", "lgbm"])
 def test_every_candidate_predicts_and_explains(trained, training_set, kind):
     model: LeadModel = trained.candidates[kind]
     x = training_set.rows[COLS].iloc[:300]
@@ -69,6 +69,12 @@ def corrupted(model: LeadModel, how: str) -> LeadModel:
         target[0] = np.nan
     elif how == "nan_baseline_prediction":  # HGB: the boosting's starting log-odds
         impl.clf._baseline_prediction = np.full_like(impl.clf._baseline_prediction, np.nan)
+    elif how == "nan_leaves":  # LightGBM: every leaf value of the first tree set to NaN in the saved model
+        dumped = impl.booster.model_to_string()
+        head, _, tail = dumped.partition("leaf_value=")
+        line, _, rest = tail.partition("\n")
+        nan_leaves = " ".join("nan" for _ in line.split())
+        impl.booster = type(impl.booster)(model_str=f"{head}leaf_value={nan_leaves}\n{rest}")
     return bad
 
 

@@ -129,7 +129,7 @@ def test_skipped_candidates_and_the_refit_window_reach_mlflow_and_the_training_r
     s = Settings(home=home, mlflow_tracking_uri=f"sqlite:///{home / 'mlflow.db'}", min_training_applications=40)
     run = registry.log_training_run(result, s, {})
     logged = registry._client(s).get_run(run.run_id).data
-    assert logged.params["candidates_skipped"] == "cox,logistic" and logged.params["candidates_fitted"] == "hgb"
+    assert logged.params["candidates_skipped"] == "cox,logistic,lgbm" and logged.params["candidates_fitted"] == "hgb"
     assert logged.tags["skipped.logistic"] == result.skipped["logistic"]
     assert "inner time split" in logged.tags["skipped.cox"]
     assert logged.params["refit.label_end"] == str(ts.as_of - pd.Timedelta(days=30))
@@ -152,4 +152,4 @@ def test_skipped_candidates_and_the_refit_window_reach_mlflow_and_the_training_r
         candidates=candidate_table(result),
     ).read_text()
     assert "Candidates" in page and "skipped: fit on the training block" in page
-    assert "2 candidate(s) could not be fitted" in page
+    assert "3 candidate(s) could not be fitted" in page

@@ -14,9 +14,9 @@ from tests.model.synthetic import make_thin_history
 
 def test_result_holds_candidates_ceiling_buckets_and_plots(trained):
     models = set(trained.evaluation.index.get_level_values("model"))
-    assert models == {"cox", "logistic", "hgb", "ceiling"}
+    assert models == {"cox", "logistic", "hgb", "lgbm", "ceiling"}
     assert set(trained.evaluation.index.get_level_values("segment")) == {"all", "0-7", "8-30", "31-90", "91+"}
-    assert trained.chosen in {"cox", "logistic", "hgb"} and trained.model.kind == trained.chosen
+    assert trained.chosen in {"cox", "logistic", "hgb", "lgbm"} and trained.model.kind == trained.chosen
     assert trained.skipped == {}
     # The candidates learn something real, and none beats the truth by more than noise.
     assert trained.overall("cox")["auc"] > 0.75
@@ -61,8 +61,8 @@ def test_thin_history_with_lowered_minimums_trains_the_candidates_that_can_fit(t
     from leadscore.model.train import candidate_table
 
     _, result = thin_trained
-    # No application in the inner split's fitting part: Cox and logistic cannot choose their penalty; HGB competes.
-    assert set(result.skipped) == {"cox", "logistic"}
+    # No application in the inner split's fitting part: Cox, logistic and LightGBM cannot tune; HGB competes.
+    assert set(result.skipped) == {"cox", "logistic", "lgbm"}
     assert "inner time split" in result.skipped["cox"] and "0 of them with an application" in result.skipped["logistic"]
     assert "Traceback" not in " ".join(result.skipped.values())
     assert result.chosen == "hgb" and set(result.candidates) == {"hgb"}

@@ -138,7 +138,12 @@ def test_real_champion_with_tampered_numbers_stops_the_run_with_no_files(
     from tests.model.test_lead_model import corrupted
 
     champion = registry.load_champion(pipeline.settings)
-    how = {"cox": "negative_baseline", "logistic": "nan_coefficient", "hgb": "nan_baseline_prediction"}
+    how = {
+        "cox": "negative_baseline",
+        "logistic": "nan_coefficient",
+        "hgb": "nan_baseline_prediction",
+        "lgbm": "nan_leaves",
+    }
     broken = corrupted(champion.model, how[champion.model.kind])
     registry.promote(register(pipeline.settings, broken, tmp_path), pipeline.settings)
     with pytest.raises(ScoreValidationError, match=f"the {champion.model.kind} model returned .* NaN or outside"):

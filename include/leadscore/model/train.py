@@ -19,6 +19,7 @@ import pandas as pd
 
 from leadscore.data.tables import AGE_COLUMN, FEATURE_COLUMNS
 from leadscore.model import plots
+from leadscore.model.boosting import fit_lgbm
 from leadscore.model.calibrate import choose_recalibration
 from leadscore.model.challengers import C_GRID, fit_hgb, fit_logistic
 from leadscore.model.cox import DEFAULT_GRID, CoxModel, fit_cox
@@ -31,7 +32,7 @@ from leadscore.settings import Settings
 log = logging.getLogger(__name__)
 
 CEILING = "true_p"
-CANDIDATE_KINDS: tuple[str, ...] = ("cox", "logistic", "hgb")
+CANDIDATE_KINDS: tuple[str, ...] = ("cox", "logistic", "hgb", "lgbm")
 DAYS_PER_MONTH = 365.25 / 12
 WHAT_TO_DO = (
     "Train again once more history has accumulated, widen LEADSCORE_TRAINING_WINDOW_DAYS if Slate holds older leads, "
@@ -66,7 +67,7 @@ class TrainingResult:
     """Everything a training run produced.
 
     Attributes:
-        candidates: fitted LeadModel per kind ("cox", "logistic", "hgb") on the training block; a kind that could
+        candidates: fitted LeadModel per kind ("cox", "logistic", "hgb", "lgbm") on the training block; a kind that could
             not be fitted is missing here and in ``skipped`` with its reason.
         evaluation: holdout metrics, one row per (model, segment); model is a kind or "ceiling" (true_p), segment
             "all" or a lead-age bucket. A recalibrated candidate is evaluated on cross-fitted probabilities.
@@ -189,6 +190,9 @@ def fit_candidate(kind: str, rows: pd.DataFrame, h: int, params: dict[str, Any] 
         return fit_logistic(x, label, rows["as_of"], h, grid=C_GRID if params is None else (params["C"],))
     if kind == "hgb":
         return fit_hgb(x, label, rows["as_of"], h, max_iter=None if params is None else params["max_iter"])
+    if kind == "lgbm":
+        fixed = None if params is None else {k: v for k, v in params.items() if k != "rounds"}
+        return fit_lgbm(x, label, rows["as_of"], h, params=fixed, rounds=None if params is None else params["rounds"])
     raise ValueError(f"unknown candidate kind {kind!r}; expected one of {CANDIDATE_KINDS}")
 
 
@@ -200,6 +204,8 @@ def chosen_params(kind: str, impl: Any) -> dict[str, Any]:
         return {"C": impl.C}
     if kind == "hgb":
         return {"max_iter": int(impl.clf.max_iter)}
+    if kind == "lgbm":
+        return {**impl.params, "rounds": int(impl.rounds)}
     raise ValueError(f"unknown candidate kind {kind!r}")
 
 
