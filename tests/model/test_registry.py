@@ -88,6 +88,15 @@ def test_model_layer_against_mlflow(trained, mlflow_settings):
     registry.rollback("1", s)
     assert _alias_version(s) == "1"
 
+    # Every move of the alias is in its history, in order; failed gates are not.
+    history = registry.alias_history(s)
+    assert [(e.version, e.reason, e.previous) for e in history] == [
+        ("1", "gate", ""),
+        (better.model_version, "gate", "1"),
+        ("1", "set", better.model_version),
+    ]
+    assert all(e.as_of.startswith(str(trained.as_of)[:10]) for e in history)
+
 
 def test_gate_rules_without_mlflow(mlflow_settings):
     s = mlflow_settings.replace(gate_tolerance=0.005, gate_min_auc=0.7)
