@@ -334,14 +334,14 @@ def _guid_sort_indices(keys: pa.Array, key_order: str = DEFAULT_KEY_ORDER) -> np
     if not (data[:, [8, 13, 18, 23]] == ord("-")).all():
         return None
     hexchars = np.concatenate([data[:, 0:8], data[:, 9:13], data[:, 14:18], data[:, 19:23], data[:, 24:36]], axis=1)
-    if key_order == "sqlserver":
-        hexchars = hexchars.reshape(n, 16, 2)[:, list(SQLSERVER_BYTE_SIGNIFICANCE), :].reshape(n, 32)
-    elif key_order != "text":
+    if key_order not in ("sqlserver", "text"):
         raise ValueError(f"unknown key_order {key_order!r}")
     try:  # callers pass lower-cased keys; fromhex would accept upper case too, in the same order
-        raw = bytes.fromhex(np.ascontiguousarray(hexchars).tobytes().decode("ascii"))
+        raw = bytes.fromhex(hexchars.tobytes().decode("ascii"))
     except (ValueError, UnicodeDecodeError):
         return None
+    if key_order == "sqlserver":  # the 16 bytes regrouped most significant first
+        raw = np.frombuffer(raw, dtype=np.uint8).reshape(n, 16)[:, list(SQLSERVER_BYTE_SIGNIFICANCE)].tobytes()
     words = np.frombuffer(raw, dtype=">u8").reshape(n, 2)
     hi, lo = words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
     order = np.argsort(hi)
