@@ -393,3 +393,17 @@ def test_tables_must_share_one_key_order(sandbox_data_dir, frames):
         QueryWebService(tables, load_or_create_credentials(sandbox_data_dir), datetime(2026, 11, 23))
     with pytest.raises(ValueError, match="key_order must be one of"):
         QueryTable(LEADS, leads, key_order="binary")
+
+
+def test_the_key_order_switch_is_a_setting_and_a_cli_flag():
+    from leadscore.cli import _parser
+    from leadscore.settings import SettingsError, load_settings
+
+    assert load_settings({}).sandbox_key_order == "sqlserver"
+    assert load_settings({"LEADSCORE_SANDBOX_KEY_ORDER": "text"}).sandbox_key_order == "text"
+    with pytest.raises(SettingsError, match="LEADSCORE_SANDBOX_KEY_ORDER"):
+        load_settings({"LEADSCORE_SANDBOX_KEY_ORDER": "binary"})
+    assert _parser().parse_args(["sandbox", "serve", "--key-order", "text"]).key_order == "text"
+    assert _parser().parse_args(["sandbox", "serve"]).key_order is None  # then the setting decides
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["sandbox", "serve", "--key-order", "binary"])
