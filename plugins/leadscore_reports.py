@@ -52,14 +52,15 @@ def _error_page(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
     from leadscore.monitoring.pages import error_html
 
     status = exc.status_code
-    if status == 403:
+    denied = status == 403 and exc.detail == "Forbidden"  # the permission check; other 403s are bad tokens
+    if denied:
         detail = (
             "Your Airflow user may not read the runs of " + " and ".join(REPORT_DAGS) + ": ask an Airflow admin for "
             "read access to them."
         )
     else:
         detail = str(exc.detail)
-    login = _login_url(request) if status == 401 else ""
+    login = _login_url(request) if status == 401 or (status == 403 and not denied) else ""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     html = error_html(status, _TITLES.get(status, "Error"), detail, login_url=login)
     return HTMLResponse(html, status_code=status, headers=headers)
