@@ -147,7 +147,7 @@ def test_real_champion_with_tampered_numbers_stops_the_run_with_no_files(
         "lgbm": "nan_leaves",
     }
     broken = corrupted(champion.model, how[champion.model.kind])
-    registry.promote(register(pipeline.settings, broken, tmp_path), pipeline.settings)
+    registry.promote(register(pipeline.settings, broken, tmp_path), pipeline.settings, effective=WEEKS[-1].end)
     with pytest.raises(ScoreValidationError, match=f"the {champion.model.kind} model returned .* NaN or outside"):
         inference.score_week(scoring_home, WEEKS[-1])
     assert_nothing_written_or_delivered(scoring_home, sandbox)
