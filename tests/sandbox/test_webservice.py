@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import requests
 
+from leadscore.sandbox.dirt import WireDirt
 from leadscore.slate.queries import INTERACTIONS, LEADS, MAX_PAGE_ROWS
 
 TIMEOUT = 30
@@ -38,6 +39,16 @@ def all_pages(sandbox, query: str, limit: int, **params) -> list[list[dict]]:
         pages.append(rows)
         after = rows[-1][key]
     raise AssertionError("paging did not end")
+
+
+@pytest.fixture(autouse=True)
+def clean_wire(sandbox_session):
+    """These tests check paging and filtering on the stored values: serve them without the real-answer variants
+    (tests/sandbox/test_wire_variants.py covers those)."""
+    wire = sandbox_session.web.wire
+    sandbox_session.web.wire = WireDirt.none()
+    yield
+    sandbox_session.web.wire = wire
 
 
 @pytest.fixture(scope="module")

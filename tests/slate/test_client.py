@@ -356,7 +356,8 @@ def test_sqlserver_key_order_compares_the_last_group_first() -> None:
         ({"rows": []}, "expected an object with a 'row' list"),
         ({"row": {"person_guid": "x"}}, "'row' is a JSON dict"),
         ({"row": [{"person_guid": "a"}, "b"]}, "row 1 is a JSON str"),
-        ({"row": [{"person_guid": "a", "ref": 12}]}, "row 0 has non-string values {'ref': 'int'}"),
+        ({"row": [{"person_guid": "a", "ref": {"v": 12}}]}, "row 0 column 'ref' holds a JSON dict"),
+        ({"row": [{"person_guid": "a", "tags": ["test"]}]}, "row 0 column 'tags' holds a JSON list"),
     ],
 )
 def test_malformed_answers_are_errors(payload: Any, match: str) -> None:

@@ -49,4 +49,6 @@ def serve(
 
     if ensure_generated(data_dir, leads or settings.sandbox_leads, settings.sandbox_seed):
         print(f"generated a sandbox Slate in {data_dir}")
-    return serve_command(data_dir, web_port, sftp_port, host=host, advertise_host=advertise_host)
+    return serve_command(
+        data_dir, web_port, sftp_port, host=host, advertise_host=advertise_host, timezone=settings.sandbox_zone
+    )

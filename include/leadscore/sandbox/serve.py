@@ -26,6 +26,7 @@ from leadscore.sandbox.config import (
     make_private_dir,
     read_meta,
 )
+from leadscore.sandbox.dirt import WireDirt
 from leadscore.sandbox.importer import DEFAULT_MASK, SlateImporter
 from leadscore.sandbox.sftp_server import SandboxSFTPServer
 from leadscore.sandbox.webservice import FAULTS_PATH, QUERY_PATH, QueryWebService, build_tables
@@ -126,6 +127,8 @@ def start_sandbox(
     start_web: bool = True,
     host: str = HOST,
     advertise_host: str | None = None,
+    timezone: str = "UTC",
+    wire: WireDirt | None = None,
 ) -> SandboxHandle:
     """Load a generated sandbox directory and start its servers on 127.0.0.1.
 
@@ -139,6 +142,9 @@ def start_sandbox(
         start_web: False leaves the web service unstarted (``serve_forever`` runs it in the foreground).
         host: the address to bind: 127.0.0.1 by default; only a container (the Docker stack) binds 0.0.0.0.
         advertise_host: the host name put in the connection strings (default: ``host``).
+        timezone: the IANA zone of the emulated instance: stamps are served, and since/until read, as its wall time.
+        wire: the real-answer value formats to serve (default: the ``wire`` dirt recorded in meta.json at
+            generation, none when the meta has none).
     Returns:
         A SandboxHandle; stop it (or use it as a context manager) to free the ports.
     Raises:
@@ -155,8 +161,17 @@ def start_sandbox(
     credentials = load_or_create_credentials(data_dir)
     leads = pd.read_parquet(paths.leads)
     interactions = pd.read_parquet(paths.interactions)
+    if wire is None:
+        wire = wire_dirt_of(meta)
     web = QueryWebService(
-        build_tables(leads, interactions), credentials, meta["end"], host, web_port, include_nulls=include_nulls
+        build_tables(leads, interactions, timezone),
+        credentials,
+        meta["end"],
+        host,
+        web_port,
+        include_nulls=include_nulls,
+        timezone=timezone,
+        wire=wire,
     )
     known = pd.Index(leads["person_guid"].dropna().astype("string").str.strip().str.lower().unique())
     del leads, interactions
@@ -176,12 +191,25 @@ def start_sandbox(
     return SandboxHandle(data_dir, paths, credentials, web, sftp, importer, advertise_host or host)
 
 
+def wire_dirt_of(meta: dict) -> WireDirt:
+    """The WireDirt a generated sandbox was configured with (meta.json ``config.dirt.wire``); none when absent."""
+    recorded = ((meta.get("config") or {}).get("dirt") or {}).get("wire")
+    if not isinstance(recorded, dict):
+        return WireDirt.none()
+    try:
+        return WireDirt(**recorded)
+    except (TypeError, ValueError) as exc:
+        raise SandboxError(
+            f"meta.json config.dirt.wire is not a valid WireDirt ({exc}); regenerate the sandbox"
+        ) from exc
+
+
 def describe(handle: SandboxHandle, out: TextIO) -> None:
     """Print where the sandbox listens and the connection strings to put in ``.env``."""
     creds = handle.credentials
     lines = [
         f"Slate sandbox over {handle.data_dir}",
-        f"  query web service : {handle.query_url}",
+        f"  query web service : {handle.query_url} (instance time zone {handle.web.timezone})",
         f"  faults (control)  : {handle.web_url}{FAULTS_PATH}  (POST JSON {{'kind': ...}}, Basic auth as below)",
         f"  SFTP              : sftp://{creds.sftp_user}@{handle.sftp_host}:{handle.sftp_port}/incoming/lead_scores/",
         f"  SFTP host key     : {handle.host_key_line}",
@@ -203,6 +231,7 @@ def serve_forever(
     importer_interval: float = 30.0,
     host: str = HOST,
     advertise_host: str | None = None,
+    timezone: str = "UTC",
 ) -> None:
     """Serve the sandbox in the foreground until Ctrl-C or SIGTERM, polling the importer every few seconds."""
     handle = start_sandbox(
@@ -213,6 +242,7 @@ def serve_forever(
         start_web=False,
         host=host,
         advertise_host=advertise_host,
+        timezone=timezone,
     )
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -230,12 +260,17 @@ def serve_forever(
 
 
 def serve_command(
-    data_dir: Path, web_port: int = 18080, sftp_port: int = 18022, host: str = HOST, advertise_host: str | None = None
+    data_dir: Path,
+    web_port: int = 18080,
+    sftp_port: int = 18022,
+    host: str = HOST,
+    advertise_host: str | None = None,
+    timezone: str = "UTC",
 ) -> int:
     """CLI entry of ``python -m leadscore sandbox serve``: returns the process exit code (0 ok, 2 bad sandbox)."""
     started = time.monotonic()
     try:
-        serve_forever(Path(data_dir), web_port, sftp_port, host=host, advertise_host=advertise_host)
+        serve_forever(Path(data_dir), web_port, sftp_port, host=host, advertise_host=advertise_host, timezone=timezone)
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
