@@ -23,11 +23,10 @@ from leadscore.data.validate import validate
 from leadscore.sandbox.config import load_or_create_credentials, read_meta
 from leadscore.sandbox.dirt import WireDirt
 from leadscore.sandbox.serve import wire_dirt_of
-from leadscore.sandbox.webservice import QueryWebService, build_tables
 from leadscore.slate.client import SlateClient
-from leadscore.slate.connections import QueryAuth, SlateApiConfig
 from leadscore.slate.queries import INTERACTION_KINDS, INTERACTIONS, LEADS
 from leadscore.slate.wall_time import utc_to_wall, wall_to_utc
+from tests.fixtures_sandbox import web_service_in_zone
 
 ZONE = "America/New_York"
 NY = ZoneInfo(ZONE)
@@ -41,22 +40,13 @@ FALL_NIGHT = pd.date_range("2026-11-01T02:00", "2026-11-01T10:00", freq="1h")
 @pytest.fixture(scope="module")
 def eastern(sandbox_data_dir: Path) -> Any:
     """The session sandbox's data served as an America/New_York instance (wire variants as generated)."""
-    meta = read_meta(sandbox_data_dir)
-    leads = pd.read_parquet(sandbox_data_dir / "leads.parquet")
-    interactions = pd.read_parquet(sandbox_data_dir / "interactions.parquet")
-    creds = load_or_create_credentials(sandbox_data_dir)
-    web = QueryWebService(
-        build_tables(leads, interactions, ZONE), creds, meta["end"], timezone=ZONE, wire=wire_dirt_of(meta)
-    ).start()
-    config = SlateApiConfig(
-        base_url=web.url,
-        username=creds.service_user,
-        password=creds.service_password,
-        queries={name: QueryAuth(q.id, q.h) for name, q in creds.queries.items()},
-        max_retries=0,
-    )
-    yield {"web": web, "client": SlateClient(config), "leads": leads, "interactions": interactions}
-    web.stop()
+    with web_service_in_zone(sandbox_data_dir, ZONE) as (web, config):
+        yield {
+            "web": web,
+            "client": SlateClient(config),
+            "leads": pd.read_parquet(sandbox_data_dir / "leads.parquet"),
+            "interactions": pd.read_parquet(sandbox_data_dir / "interactions.parquet"),
+        }
 
 
 def first_occurrence(truth: pd.Series) -> pd.Series:
