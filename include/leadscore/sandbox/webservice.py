@@ -1,6 +1,9 @@
 """The sandbox's Slate query web service: ``GET /manage/query/run`` on 127.0.0.1, with fault switches.
 
-Wire format as Slate's (BRIEF §2): ``{"row": [{...}, ...]}``, every value a string, NULL columns omitted. Auth is HTTP
+Wire format as Slate's (BRIEF §2): ``{"row": [{...}, ...]}``, every value a string, NULL columns omitted, except for
+the real-answer variants of ``dirt.WireDirt`` (offsets, fractions, GUID case and braces, JSON numbers and booleans,
+present NULLs; ``wire_variants``). The instance may have a time zone (``instance_time``): stamps are served, and
+``since``/``until`` compared, as its wall time. Auth is HTTP
 Basic of the service account (401 otherwise) plus the per-query ``h`` (403); an unknown query GUID is 404. The custom
 parameters of ``slate.queries.QUERY_PARAMS`` are typed; a value that does not parse is 400 with a message naming it.
 
