@@ -149,3 +149,21 @@ def test_served_stamps_are_wall_time(eastern: Any, sandbox_data_dir: Path) -> No
     eastern["web"].wire = wire_dirt_of(read_meta(sandbox_data_dir))
     rows = [x for x in r.json()["row"] if x["interaction_guid"] == row["interaction_guid"]]
     assert len(rows) >= 1 and rows[0]["occurred"] == since[:19]  # 4 hours before the UTC truth
+
+
+def test_an_aware_parameter_is_converted_to_the_instance_wall_time(eastern: Any, sandbox_data_dir: Path) -> None:
+    creds = load_or_create_credentials(sandbox_data_dir)
+    q = creds.queries["interactions"]
+    counts = []
+    for since, until in (
+        ("2026-07-01T04:00:00Z", "2026-07-08T04:00:00Z"),
+        ("2026-07-01T00:00:00", "2026-07-08T00:00:00"),
+    ):
+        r = requests.get(
+            eastern["web"].url + "/manage/query/run",
+            params={"id": q.id, "h": q.h, "cmd": "service", "output": "json", "since": since, "until": until},
+            auth=(creds.service_user, creds.service_password),
+            timeout=30,
+        )
+        counts.append(len(r.json()["row"]))
+    assert counts[0] == counts[1] > 0  # 04:00Z is 00:00 EDT: the same window

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from leadscore.data.validate import validate
-from leadscore.sandbox.config import load_or_create_credentials, read_meta
+from leadscore.sandbox.config import SandboxError, load_or_create_credentials, read_meta
 from leadscore.sandbox.dirt import DirtRates, WireDirt
 from leadscore.sandbox.serve import wire_dirt_of
 from leadscore.sandbox.webservice import QueryWebService, build_tables, render_rows
@@ -106,6 +106,8 @@ def test_defaults_are_modest_recorded_in_meta_and_none_turns_them_off(sandbox_da
     assert all(0 < getattr(wire, f) <= 0.02 for f in WireDirt.__dataclass_fields__)
     assert DirtRates.none().wire == WireDirt.none() and not WireDirt.none().any
     assert wire_dirt_of({"config": {}}) == WireDirt.none()
+    with pytest.raises(SandboxError, match="regenerate the sandbox"):
+        wire_dirt_of({"config": {"dirt": {"wire": {"emoji_guids": 0.1}}}})
     with pytest.raises(ValueError, match="offset_datetimes"):
         WireDirt(offset_datetimes=1.5)
 
