@@ -107,6 +107,10 @@ class Settings:
     )
     sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
     sandbox_seed: int = field(default=7, metadata={"doc": "Seed of the demo's sandbox generator"})
+    sandbox_key_order: str = field(
+        default="sqlserver",
+        metadata={"doc": "How the sandbox's web service orders GUID keys: sqlserver (as Slate) or text"},
+    )
 
     @property
     def home_abs(self) -> Path:
@@ -235,6 +239,8 @@ def _check(s: Settings) -> None:
         date.fromisoformat(s.start_date)
     except ValueError as exc:
         raise SettingsError(f"LEADSCORE_START_DATE={s.start_date!r} is not an ISO date (YYYY-MM-DD)") from exc
+    if s.sandbox_key_order not in ("sqlserver", "text"):
+        raise SettingsError(f"LEADSCORE_SANDBOX_KEY_ORDER must be sqlserver or text, got {s.sandbox_key_order!r}")
     for variable, name in (
         ("LEADSCORE_SLATE_TIMEZONE", s.slate_timezone),
         ("LEADSCORE_SANDBOX_TIMEZONE", s.sandbox_zone),

@@ -30,6 +30,7 @@ from leadscore.sandbox.dirt import WireDirt
 from leadscore.sandbox.importer import DEFAULT_MASK, SlateImporter
 from leadscore.sandbox.sftp_server import SandboxSFTPServer
 from leadscore.sandbox.webservice import FAULTS_PATH, QUERY_PATH, QueryWebService, build_tables
+from leadscore.slate.keyorder import DEFAULT_KEY_ORDER
 
 HOST = "127.0.0.1"
 
@@ -82,6 +83,9 @@ class SandboxHandle:
     def connection_uris(self) -> dict[str, str]:
         """``AIRFLOW_CONN_SLATE_API`` and ``AIRFLOW_CONN_SLATE_SFTP`` as JSON strings (shape of .env.example)."""
         creds = self.credentials
+        extra: dict[str, object] = {"queries": {name: {"id": q.id, "h": q.h} for name, q in creds.queries.items()}}
+        if self.web.key_order != DEFAULT_KEY_ORDER:  # the default (SQL Server order, as Slate) needs no knob
+            extra["key_order"] = self.web.key_order
         api = {
             "conn_type": "http",
             "host": self.advertise_host,
@@ -89,7 +93,7 @@ class SandboxHandle:
             "schema": "http",
             "login": creds.service_user,
             "password": creds.service_password,
-            "extra": {"queries": {name: {"id": q.id, "h": q.h} for name, q in creds.queries.items()}},
+            "extra": extra,
         }
         sftp = {
             "conn_type": "sftp",
@@ -127,6 +131,7 @@ def start_sandbox(
     start_web: bool = True,
     host: str = HOST,
     advertise_host: str | None = None,
+    key_order: str = DEFAULT_KEY_ORDER,
     timezone: str = "UTC",
     wire: WireDirt | None = None,
 ) -> SandboxHandle:
@@ -142,6 +147,8 @@ def start_sandbox(
         start_web: False leaves the web service unstarted (``serve_forever`` runs it in the foreground).
         host: the address to bind: 127.0.0.1 by default; only a container (the Docker stack) binds 0.0.0.0.
         advertise_host: the host name put in the connection strings (default: ``host``).
+        key_order: how the web service orders the GUID paging key: ``sqlserver`` (as Slate) or ``text``; the
+            connection strings carry ``extra.key_order`` when it is not the client's default.
         timezone: the IANA zone of the emulated instance: stamps are served, and since/until read, as its wall time.
         wire: the real-answer value formats to serve (default: the ``wire`` dirt recorded in meta.json at
             generation, none when the meta has none).
@@ -164,7 +171,7 @@ def start_sandbox(
     if wire is None:
         wire = wire_dirt_of(meta)
     web = QueryWebService(
-        build_tables(leads, interactions, timezone),
+        build_tables(leads, interactions, key_order=key_order, timezone=timezone),
         credentials,
         meta["end"],
         host,
@@ -210,6 +217,7 @@ def describe(handle: SandboxHandle, out: TextIO) -> None:
     lines = [
         f"Slate sandbox over {handle.data_dir}",
         f"  query web service : {handle.query_url} (instance time zone {handle.web.timezone})",
+        f"  key order         : {handle.web.key_order} (GUID paging key; sqlserver is what Slate serves)",
         f"  faults (control)  : {handle.web_url}{FAULTS_PATH}  (POST JSON {{'kind': ...}}, Basic auth as below)",
         f"  SFTP              : sftp://{creds.sftp_user}@{handle.sftp_host}:{handle.sftp_port}/incoming/lead_scores/",
         f"  SFTP host key     : {handle.host_key_line}",
@@ -231,6 +239,7 @@ def serve_forever(
     importer_interval: float = 30.0,
     host: str = HOST,
     advertise_host: str | None = None,
+    key_order: str = DEFAULT_KEY_ORDER,
     timezone: str = "UTC",
 ) -> None:
     """Serve the sandbox in the foreground until Ctrl-C or SIGTERM, polling the importer every few seconds."""
@@ -242,6 +251,7 @@ def serve_forever(
         start_web=False,
         host=host,
         advertise_host=advertise_host,
+        key_order=key_order,
         timezone=timezone,
     )
 
@@ -265,12 +275,21 @@ def serve_command(
     sftp_port: int = 18022,
     host: str = HOST,
     advertise_host: str | None = None,
+    key_order: str = DEFAULT_KEY_ORDER,
     timezone: str = "UTC",
 ) -> int:
     """CLI entry of ``python -m leadscore sandbox serve``: returns the process exit code (0 ok, 2 bad sandbox)."""
     started = time.monotonic()
     try:
-        serve_forever(Path(data_dir), web_port, sftp_port, host=host, advertise_host=advertise_host, timezone=timezone)
+        serve_forever(
+            Path(data_dir),
+            web_port,
+            sftp_port,
+            host=host,
+            advertise_host=advertise_host,
+            key_order=key_order,
+            timezone=timezone,
+        )
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
