@@ -173,7 +173,7 @@ def web_service_in_zone(data_dir: Path, zone: str, wire: object = None) -> Itera
 
     meta = read_meta(data_dir)
     tables = build_tables(
-        pd.read_parquet(data_dir / "leads.parquet"), pd.read_parquet(data_dir / "interactions.parquet"), zone
+        pd.read_parquet(data_dir / "leads.parquet"), pd.read_parquet(data_dir / "interactions.parquet"), timezone=zone
     )
     creds = load_or_create_credentials(data_dir)
     web = QueryWebService(

@@ -43,13 +43,18 @@ def all_pages(sandbox, query: str, limit: int, **params) -> list[list[dict]]:
 
 
 @pytest.fixture(autouse=True)
-def clean_wire(sandbox_session):
+def clean_wire(request, sandbox_session):
     """These tests check paging and filtering on the stored values: serve them without the real-answer variants
     (tests/sandbox/test_wire_variants.py covers those)."""
-    wire = sandbox_session.web.wire
-    sandbox_session.web.wire = WireDirt.none()
+    handles = [sandbox_session]
+    if "sandbox_text_order" in request.fixturenames:
+        handles.append(request.getfixturevalue("sandbox_text_order"))
+    saved = [handle.web.wire for handle in handles]
+    for handle in handles:
+        handle.web.wire = WireDirt.none()
     yield
-    sandbox_session.web.wire = wire
+    for handle, wire in zip(handles, saved, strict=True):
+        handle.web.wire = wire
 
 
 @pytest.fixture(scope="module")

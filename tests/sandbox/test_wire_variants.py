@@ -35,7 +35,7 @@ def services(sandbox_data_dir: Path) -> Any:
     leads = pd.read_parquet(sandbox_data_dir / "leads.parquet")
     interactions = pd.read_parquet(sandbox_data_dir / "interactions.parquet")
     creds = load_or_create_credentials(sandbox_data_dir)
-    tables = build_tables(leads, interactions, ZONE)
+    tables = build_tables(leads, interactions, timezone=ZONE)
     out = {}
     for name, wire in (("heavy", HEAVY), ("clean", WireDirt.none())):
         web = QueryWebService(tables, creds, meta["end"], timezone=ZONE, wire=wire).start()

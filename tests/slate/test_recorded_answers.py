@@ -24,6 +24,7 @@ from leadscore.data.clean import clean_interactions, clean_leads
 from leadscore.data.validate import validate
 from leadscore.slate.client import SlateClient
 from leadscore.slate.connections import QueryAuth, SlateApiConfig
+from leadscore.slate.keyorder import NIL_GUID
 from leadscore.slate.queries import INTERACTIONS, LEADS
 
 ANSWERS = Path(__file__).resolve().parents[1] / "resources" / "slate_answers"
@@ -58,6 +59,7 @@ class RecordedSlate:
                 service.requests.append(args)
                 name = next((n for n, i in IDS.items() if i == args.get("id")), None)
                 after = _canonical(args["after"]) if "after" in args else None
+                after = None if after == NIL_GUID else after  # page 1: the nil GUID, or no cursor at all
                 body = service.bodies.get((name, after))
                 status = 200 if body is not None else 400
                 body = body if body is not None else b'{"error": "no recorded answer"}'
