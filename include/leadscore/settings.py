@@ -86,6 +86,13 @@ class Settings:
     remote_dir: str = field(
         default="/incoming/lead_scores", metadata={"doc": "SFTP folder Slate's Source Format watches"}
     )
+    ledger_conn_id: str = field(
+        default="",
+        metadata={
+            "doc": "Airflow Connection (PostgreSQL) of the shared delivery ledger and per-week lock, for workers on "
+            "several hosts; empty keeps both in files under home"
+        },
+    )
     mlflow_tracking_uri: str = field(
         default="", metadata={"doc": "MLflow tracking URI; empty means a SQLite store under home"}
     )
