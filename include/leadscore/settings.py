@@ -20,6 +20,15 @@ class SettingsError(ValueError):
     """A setting's environment variable holds a value that cannot be parsed or is out of range."""
 
 
+def _bool(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false, 1/0, yes/no or on/off")
+
+
 def _tuple_of_ints(raw: str) -> tuple[int, ...]:
     return tuple(int(part) for part in raw.replace(" ", "").split(",") if part)
 
@@ -81,6 +90,20 @@ class Settings:
     )
     control_share: float = field(
         default=0.0, metadata={"doc": "Seeded random share of scored leads flagged as control (treated as unscored)"}
+    )
+    counselor_capacity: int = field(
+        default=200, metadata={"doc": "Contacts the counselors can make per week: the contact list's upper bound"}
+    )
+    application_value: float = field(
+        default=500.0, metadata={"doc": "Value of one started application (same currency as contact_cost)"}
+    )
+    contact_cost: float = field(default=25.0, metadata={"doc": "Cost of one counselor contact"})
+    contact_flag: bool = field(
+        default=False,
+        metadata={
+            "doc": "Add a contact_this_week column (1/0) to the score file: the week's best contact list within "
+            "counselor_capacity (off: the file's columns are exactly the contract's)"
+        },
     )
     delivery_retries: int = field(default=3, metadata={"doc": "Attempts per score-file chunk on SFTP errors"})
     remote_dir: str = field(
@@ -181,6 +204,8 @@ def _parse(variable: str, annotation: str, raw: str) -> object:
             return int(raw.replace("_", ""))
         if annotation == "float":
             return float(raw)
+        if annotation == "bool":
+            return _bool(raw)
         if annotation == "tuple[int, ...]":
             return _tuple_of_ints(raw)
         if annotation == "tuple[float, ...]":
@@ -242,6 +267,11 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"LEADSCORE_TIER_CUTS must be three increasing shares in (0, 1), got {s.tier_cuts}")
     if not 0 <= s.control_share < 1:
         raise SettingsError(f"LEADSCORE_CONTROL_SHARE must be in [0, 1), got {s.control_share}")
+    if s.counselor_capacity < 0 or s.contact_cost < 0 or not s.application_value > 0:
+        raise SettingsError(
+            "LEADSCORE_COUNSELOR_CAPACITY and LEADSCORE_CONTACT_COST must be >= 0 and LEADSCORE_APPLICATION_VALUE > 0, "
+            f"got {s.counselor_capacity}, {s.contact_cost} and {s.application_value}"
+        )
     try:
         date.fromisoformat(s.start_date)
     except ValueError as exc:
