@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -153,6 +154,17 @@ class Settings:
         default="2026-11-02",
         metadata={"doc": "First week the weekly DAGs schedule (catch-up starts here): set it to your go-live Monday"},
     )
+    slate_timezone: str = field(
+        default="UTC",
+        metadata={
+            "doc": "IANA time zone of the Slate instance (e.g. America/New_York): since/until are sent as its wall "
+            "time and naive stamps read in it"
+        },
+    )
+    sandbox_timezone: str = field(
+        default="",
+        metadata={"doc": "Time zone the sandbox Slate emulates; empty means the same as LEADSCORE_SLATE_TIMEZONE"},
+    )
     sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
     sandbox_seed: int = field(default=7, metadata={"doc": "Seed of the demo's sandbox generator"})
     sandbox_key_order: str = field(
@@ -203,6 +215,11 @@ class Settings:
         if self.tracking_uri.startswith(("http://", "https://")):
             return None
         return (self.home_abs / "mlflow" / "artifacts").as_uri()
+
+    @property
+    def sandbox_zone(self) -> str:
+        """The time zone the sandbox emulates: ``sandbox_timezone``, else ``slate_timezone``."""
+        return self.sandbox_timezone or self.slate_timezone
 
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (e.g. from DAG params)."""
@@ -300,5 +317,16 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"LEADSCORE_START_DATE={s.start_date!r} is not an ISO date (YYYY-MM-DD)") from exc
     if s.sandbox_key_order not in ("sqlserver", "text"):
         raise SettingsError(f"LEADSCORE_SANDBOX_KEY_ORDER must be sqlserver or text, got {s.sandbox_key_order!r}")
+    for variable, name in (
+        ("LEADSCORE_SLATE_TIMEZONE", s.slate_timezone),
+        ("LEADSCORE_SANDBOX_TIMEZONE", s.sandbox_zone),
+    ):
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise SettingsError(
+                f"{variable}={name!r} is not an IANA time zone name; set it to the Slate instance's zone, e.g. "
+                "America/New_York, America/Chicago, America/Los_Angeles or UTC"
+            ) from None
     if s.page_size <= 0 or s.page_size > 10_000:
         raise SettingsError(f"LEADSCORE_PAGE_SIZE must be in 1..10000 (Slate's row cap), got {s.page_size}")

@@ -32,6 +32,22 @@ class ScoringModel(Protocol):
     def percentile(self, p: np.ndarray) -> np.ndarray: ...
 
 
+# Decimals of p_apply_<H>d in the score file. Drift of this week's file is measured against a reference on the same
+# grid: most open leads score below 0.001, where 4-decimal rounding moves whole deciles across unrounded cut points.
+P_DECIMALS = 4
+
+
+def published_probability(p: np.ndarray) -> np.ndarray:
+    """The probabilities as the score file publishes them (rounded to ``P_DECIMALS``).
+
+    Args:
+        p: probabilities in [0, 1].
+    Returns:
+        A float array of the same shape, rounded.
+    """
+    return np.round(np.asarray(p, dtype=float), P_DECIMALS)
+
+
 def probability_column(horizon_days: int) -> str:
     """The name of the probability column for a horizon, e.g. ``p_apply_30d``."""
     return f"p_apply_{horizon_days}d"
@@ -153,7 +169,7 @@ def score_leads(
         "person_guid": pd.array(guid_values, dtype="string"),
         "lead_score": lead_score_from_percentile(percentile),
         "lead_tier": pd.array(assign_tiers(p, guid_values, settings.tier_cuts), dtype="string"),
-        probability_column(settings.horizon_days): np.round(p, 4),
+        probability_column(settings.horizon_days): published_probability(p),
     }
     for col, values in zip(REASON_COLUMNS, reasons, strict=True):
         data[col] = pd.array(values, dtype="string")
