@@ -82,6 +82,10 @@ class Settings:
         default=0.0, metadata={"doc": "Seeded random share of scored leads flagged as control (treated as unscored)"}
     )
     delivery_retries: int = field(default=3, metadata={"doc": "Attempts per score-file chunk on SFTP errors"})
+    sftp_timeout: float = field(
+        default=120.0,
+        metadata={"doc": "Seconds each SFTP step (connect, login, open, each read or write) may wait for the server"},
+    )
     remote_dir: str = field(
         default="/incoming/lead_scores", metadata={"doc": "SFTP folder Slate's Source Format watches"}
     )
@@ -212,6 +216,8 @@ def _check(s: Settings) -> None:
         or not 0 < s.tier_cuts[0] < s.tier_cuts[-1] < 1
     ):
         raise SettingsError(f"LEADSCORE_TIER_CUTS must be three increasing shares in (0, 1), got {s.tier_cuts}")
+    if s.sftp_timeout <= 0:
+        raise SettingsError(f"LEADSCORE_SFTP_TIMEOUT must be positive seconds, got {s.sftp_timeout}")
     if not 0 <= s.control_share < 1:
         raise SettingsError(f"LEADSCORE_CONTROL_SHARE must be in [0, 1), got {s.control_share}")
     try:

@@ -11,7 +11,8 @@ Every row ends up either in ``valid`` (typed) or in ``quarantined`` (its raw str
 - ``invalid_int`` / ``invalid_real`` / ``invalid_bit``: a number that is not one after cleaning.
 - ``unknown_kind``: an interaction kind outside ``slate.queries.INTERACTION_KINDS``.
 
-Unexpected extra columns are dropped and reported in ``extra_columns``; personal columns are kept in ``valid`` (the
+Unexpected extra columns are dropped, from the valid rows and from the quarantine alike, and reported by name (with
+how many values they carried, never the values) in ``extra_columns``; personal columns are kept in ``valid`` (the
 cleaning step drops them) but never written into the quarantine.
 """
 
@@ -277,7 +278,8 @@ def validate(query: QuerySpec, raw: pd.DataFrame, not_after: pd.Timestamp | None
 
     bad = reason != None  # noqa: E711
     valid = pd.DataFrame(typed).loc[~bad]
-    keep_raw = [c for c in raw.columns if not (c in query.column_names and query.column(c).personal)]
+    # Only the query's own non-personal columns: an unexpected column (a query that gained `phone`) is never written.
+    keep_raw = [c for c in query.column_names if c in raw.columns and not query.column(c).personal]
     quarantined = raw.loc[bad, keep_raw].astype("string")
     quarantined["reason"] = pd.Series(reason[bad], index=quarantined.index, dtype="string")
     quarantined["column"] = pd.Series(where[bad], index=quarantined.index, dtype="string")
