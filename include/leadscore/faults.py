@@ -7,7 +7,9 @@ normal case) a call does nothing. ``LEADSCORE_KILL_POINT=<name>`` kills the proc
 then check that the next run recovers: no monkeypatching, the real process dies where a power cut would stop it.
 
 ``LEADSCORE_FAULT_TRACE=<file>`` appends the name of every point reached to that file (tests use it to see that a
-process reached a point, e.g. that it is waiting for a lock held by another process).
+process reached a point, e.g. that it is waiting for a lock held by another process). ``LEADSCORE_PAUSE_POINT=<name>``
+with ``LEADSCORE_PAUSE_UNTIL=<file>`` holds the process at the first hit of ``<name>`` until that file exists (at most
+PAUSE_MAX_S), so a test can start a second process while the first one is exactly there (e.g. holding a lock).
 
 Names in use (a test fails when one of them is no longer reached): see :data:`POINTS`.
 """
@@ -16,9 +18,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 KILL_VAR = "LEADSCORE_KILL_POINT"
 TRACE_VAR = "LEADSCORE_FAULT_TRACE"
+PAUSE_VAR = "LEADSCORE_PAUSE_POINT"
+PAUSE_UNTIL_VAR = "LEADSCORE_PAUSE_UNTIL"
+PAUSE_MAX_S = 300.0
 
 POINTS: dict[str, str] = {
     "extract.commit.between_replaces": "an interval's commit has moved its first file into place, not the others",
@@ -29,6 +36,7 @@ POINTS: dict[str, str] = {
 }
 
 _hits: dict[str, int] = {}
+_paused: set[str] = set()
 
 
 def point(name: str) -> None:
@@ -37,6 +45,12 @@ def point(name: str) -> None:
     if trace:
         with open(trace, "a", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()} {name}\n")
+    if os.environ.get(PAUSE_VAR) == name and name not in _paused:
+        _paused.add(name)
+        release = Path(os.environ.get(PAUSE_UNTIL_VAR) or "")
+        deadline = time.monotonic() + PAUSE_MAX_S
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     armed = os.environ.get(KILL_VAR)
     if not armed:
         return

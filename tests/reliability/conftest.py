@@ -115,3 +115,13 @@ def _loose_modes(root: Path) -> list[str]:
         if mode != (0o700 if path.is_dir() else 0o600):
             out.append(f"{oct(mode)} {path.relative_to(root.parent)}")
     return out
+
+
+@pytest.fixture(scope="session")
+def cli_home(sandbox_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A home built by real CLI processes under umask 022 (see tests/reliability/procs.py); tests copy it."""
+    from tests.fixtures_sandbox import reset_sandbox
+    from tests.reliability.procs import build_cli_home
+
+    reset_sandbox(sandbox_session)
+    return build_cli_home(sandbox_session, tmp_path_factory.mktemp("cli"))
