@@ -418,7 +418,7 @@ class SlateClient:
                     )
                 raise SlateTransientError(
                     f"gave up after {attempts} attempts; last failure: {cause}. Slate may be down or rate-limiting; "
-                    "re-run the task later or raise max_retries/read_timeout in the slate_api extras",
+                    "re-run the task later or raise max_retries/read_timeout/page_timeout in the slate_api extras",
                     query=spec.name,
                     page=number,
                 )

@@ -239,10 +239,14 @@ class _Session:
         self.close()
         hook = _make_hook(self.conn_id, self.timeout)
         ctx = _BoundedConn(hook, self.timeout)
+        started = time.monotonic()
         try:
             sftp = ctx.__enter__()
         except (TimeoutError, EOFError, paramiko.SSHException) as exc:
-            if ctx.timed_out or isinstance(exc, TimeoutError) or "banner" in str(exc).lower():
+            # paramiko reports a stalled handshake variously ("Error reading SSH protocol banner", "No existing
+            # session" once start_client's wait ran out, EOF after the watchdog): a step that used up the timeout.
+            hung = time.monotonic() - started >= self.timeout * 0.95
+            if ctx.timed_out or hung or isinstance(exc, TimeoutError) or "banner" in str(exc).lower():
                 raise DeliveryTimeout(
                     f"SFTP server {_host_label(hook)} accepted the connection but did not answer within "
                     f"{self.timeout:g} s ({ctx.stage}; {type(exc).__name__}: {exc}). Nothing was uploaded on this "
