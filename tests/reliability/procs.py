@@ -142,8 +142,15 @@ class CliHome:
         return dest
 
 
-def build_cli_home(sandbox: Any, base: Path) -> CliHome:
-    """Extract both weeks, train, and score the last week (dry run), each as its own CLI process under umask 022."""
+def build_cli_home(sandbox: Any, base: Path, reuse: str | None = None) -> CliHome:
+    """Extract both weeks, train, and score the last week (dry run), each as its own CLI process under umask 022.
+
+    ``reuse``: a folder to build in once and reuse on later test sessions (the home holds no sandbox credential).
+    """
+    if reuse:
+        base = Path(reuse)
+        if (base / "home" / "scores").is_dir():
+            return CliHome(home=base / "home", logs=base / "logs", loose_modes=loose_modes(base / "home"))
     home, logs = base / "home", base / "logs"
     env = cli_env(home, sandbox)
     run(week_args("extract", WEEK1_END), env, logs / "extract1.log")
