@@ -19,6 +19,15 @@ class SettingsError(ValueError):
     """A setting's environment variable holds a value that cannot be parsed or is out of range."""
 
 
+def _bool(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false, 1/0, yes/no or on/off")
+
+
 def _tuple_of_ints(raw: str) -> tuple[int, ...]:
     return tuple(int(part) for part in raw.replace(" ", "").split(",") if part)
 
@@ -81,6 +90,20 @@ class Settings:
     control_share: float = field(
         default=0.0, metadata={"doc": "Seeded random share of scored leads flagged as control (treated as unscored)"}
     )
+    counselor_capacity: int = field(
+        default=200, metadata={"doc": "Contacts the counselors can make per week: the contact list's upper bound"}
+    )
+    application_value: float = field(
+        default=500.0, metadata={"doc": "Value of one started application (same currency as contact_cost)"}
+    )
+    contact_cost: float = field(default=25.0, metadata={"doc": "Cost of one counselor contact"})
+    contact_flag: bool = field(
+        default=False,
+        metadata={
+            "doc": "Add a contact_this_week column (1/0) to the score file: the week's best contact list within "
+            "counselor_capacity (off: the file's columns are exactly the contract's)"
+        },
+    )
     delivery_retries: int = field(default=3, metadata={"doc": "Attempts per score-file chunk on SFTP errors"})
     sftp_timeout: float = field(
         default=120.0,
@@ -88,6 +111,13 @@ class Settings:
     )
     remote_dir: str = field(
         default="/incoming/lead_scores", metadata={"doc": "SFTP folder Slate's Source Format watches"}
+    )
+    ledger_conn_id: str = field(
+        default="",
+        metadata={
+            "doc": "Airflow Connection (PostgreSQL) of the shared delivery ledger and per-week lock, for workers on "
+            "several hosts; empty keeps both in files under home"
+        },
     )
     mlflow_tracking_uri: str = field(
         default="", metadata={"doc": "MLflow tracking URI; empty means a SQLite store under home"}
@@ -99,6 +129,10 @@ class Settings:
     )
     sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
     sandbox_seed: int = field(default=7, metadata={"doc": "Seed of the demo's sandbox generator"})
+    sandbox_key_order: str = field(
+        default="sqlserver",
+        metadata={"doc": "How the sandbox's web service orders GUID keys: sqlserver (as Slate) or text"},
+    )
 
     @property
     def home_abs(self) -> Path:
@@ -157,6 +191,8 @@ def _parse(variable: str, annotation: str, raw: str) -> object:
             return int(raw.replace("_", ""))
         if annotation == "float":
             return float(raw)
+        if annotation == "bool":
+            return _bool(raw)
         if annotation == "tuple[int, ...]":
             return _tuple_of_ints(raw)
         if annotation == "tuple[float, ...]":
@@ -220,9 +256,16 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"LEADSCORE_SFTP_TIMEOUT must be positive seconds, got {s.sftp_timeout}")
     if not 0 <= s.control_share < 1:
         raise SettingsError(f"LEADSCORE_CONTROL_SHARE must be in [0, 1), got {s.control_share}")
+    if s.counselor_capacity < 0 or s.contact_cost < 0 or not s.application_value > 0:
+        raise SettingsError(
+            "LEADSCORE_COUNSELOR_CAPACITY and LEADSCORE_CONTACT_COST must be >= 0 and LEADSCORE_APPLICATION_VALUE > 0, "
+            f"got {s.counselor_capacity}, {s.contact_cost} and {s.application_value}"
+        )
     try:
         date.fromisoformat(s.start_date)
     except ValueError as exc:
         raise SettingsError(f"LEADSCORE_START_DATE={s.start_date!r} is not an ISO date (YYYY-MM-DD)") from exc
+    if s.sandbox_key_order not in ("sqlserver", "text"):
+        raise SettingsError(f"LEADSCORE_SANDBOX_KEY_ORDER must be sqlserver or text, got {s.sandbox_key_order!r}")
     if s.page_size <= 0 or s.page_size > 10_000:
         raise SettingsError(f"LEADSCORE_PAGE_SIZE must be in 1..10000 (Slate's row cap), got {s.page_size}")

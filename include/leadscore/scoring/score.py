@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.scoring.errors import ScoreValidationError
+from leadscore.scoring.outreach import best_contact_list, contact_flags
 from leadscore.scoring.reasons import N_REASONS, top_reasons
 from leadscore.scoring.tiers import assign_tiers, lead_score_from_percentile
 from leadscore.settings import Settings
@@ -103,10 +104,13 @@ def score_leads(
         features: selected feature rows (``person_guid`` plus the model's feature columns), one per lead.
         model_version: the registry version of the model, written into every row.
         scored_on: the scoring date (the data interval's end).
-        settings: uses ``horizon_days``, ``tier_cuts`` and ``control_share``.
+        settings: uses ``horizon_days``, ``tier_cuts``, ``control_share`` and, with ``contact_flag`` on,
+            ``counselor_capacity``, ``application_value`` and ``contact_cost``.
     Returns:
         One row per lead, in input order, with the score-file columns (``score_file_columns``) and ``control``
-        (0/1). ``p_apply_<H>d`` is rounded to 4 decimals; tiers are ranked on the unrounded probabilities.
+        (0/1), plus ``contact_this_week`` (0/1: the week's best contact list among non-control leads,
+        ``scoring.outreach``) when ``settings.contact_flag`` is on. ``p_apply_<H>d`` is rounded to 4 decimals; tiers
+        and the contact list are ranked on the unrounded probabilities.
     Raises:
         ModelSignatureError: from ``model.check_features`` when the features do not match the model.
         ScoreValidationError: the model's horizon differs from ``settings.horizon_days``, GUIDs repeat, or a
@@ -148,4 +152,10 @@ def score_leads(
     data["model_version"] = pd.array(np.full(n, str(model_version), dtype=object), dtype="string")
     data["scored_on"] = pd.array(np.full(n, scored_on.isoformat(), dtype=object), dtype="string")
     data["control"] = control_flags(guids, scored_on, settings.control_share)
+    if settings.contact_flag:
+        eligible = data["control"] == 0
+        plan = best_contact_list(
+            p[eligible], settings.counselor_capacity, settings.application_value, settings.contact_cost
+        )
+        data["contact_this_week"] = contact_flags(p, guid_values, eligible, plan)
     return pd.DataFrame(data)
