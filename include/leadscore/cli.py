@@ -3,8 +3,9 @@
 Commands:
   sandbox generate   generate a sandbox Slate (seeded) into a folder
   sandbox serve      serve the sandbox's query web service and SFTP on 127.0.0.1 (foreground)
-  extract / train / score
-                     run one DAG step for a week without Airflow (connections from AIRFLOW_CONN_* variables)
+  extract / train / score / deliver
+                     run one DAG step for a week without Airflow (connections from AIRFLOW_CONN_* variables);
+                     deliver re-sends the week's existing score files (only what the ledger lacks)
   table fit / table score
                      try the model on a flat CSV or Parquet export
   demo               the whole job on embedded defaults (what `make demo` runs)
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "score":
             c.add_argument("--dry-run", action="store_true")
+    dl = sub.add_parser("deliver", help="deliver the week's existing score files (what the ledger lacks)")
+    dl.add_argument("--week-ending", type=_date, default=None, help="the week ending on or before this date")
     t = sub.add_parser("train", help="lead_training as of a date")
     t.add_argument("--as-of", type=_date, default=None)
 
@@ -129,13 +132,15 @@ def main(argv: list[str] | None = None) -> int:
             advertise_host=args.advertise_host,
             key_order=args.key_order,
         )
-    if args.command in ("extract", "score", "train"):
+    if args.command in ("extract", "score", "train", "deliver"):
         from leadscore import local_run
 
         if args.command == "extract":
             return local_run.extract(settings, args.week_ending)
         if args.command == "score":
             return local_run.score(settings, args.week_ending, dry_run=args.dry_run)
+        if args.command == "deliver":
+            return local_run.deliver(settings, args.week_ending)
         return local_run.train(settings, args.as_of)
     if args.command == "table":
         from leadscore.model import flat_table

@@ -264,3 +264,27 @@ def score(settings: Settings, week_ending: date | None, dry_run: bool = False) -
         delivered = deliver_week(settings, scored, dry_run=dry_run)
         monitor_week(settings, interval, delivered)
     return 0
+
+
+def deliver(settings: Settings, week_ending: date | None) -> int:
+    """`lead_inference`'s delivery step alone: push the week's existing score files; prints the delivery summary.
+
+    Raises:
+        FileNotFoundError: the week has no score files (run `score` first).
+    """
+    import json
+
+    from leadscore.scoring.files import date_key
+    from leadscore.tasks.inference import deliver_week
+
+    interval = _week(week_ending)
+    manifest = settings.scores_dir / date_key(interval.end_date) / "manifest.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(
+            f"no score files for the week ending {interval.end_date}: {manifest}; run `score` first"
+        )
+    scored = {"manifest": str(manifest), "scored_on": interval.end_date.isoformat(), "key": interval.key}
+    with slate_connections(settings) as (conns, _):
+        os.environ.update(conns)
+        print(json.dumps(deliver_week(settings, scored), default=str))
+    return 0

@@ -136,6 +136,10 @@ class Settings:
         },
     )
     delivery_retries: int = field(default=3, metadata={"doc": "Attempts per score-file chunk on SFTP errors"})
+    sftp_timeout: float = field(
+        default=120.0,
+        metadata={"doc": "Seconds each SFTP step (connect, login, open, each read or write) may wait for the server"},
+    )
     remote_dir: str = field(
         default="/incoming/lead_scores", metadata={"doc": "SFTP folder Slate's Source Format watches"}
     )
@@ -304,6 +308,8 @@ def _check(s: Settings) -> None:
         raise SettingsError(
             f"LEADSCORE_GATE_CALIBRATION_INTERCEPT must be positive, got {s.gate_calibration_intercept}"
         )
+    if s.sftp_timeout <= 0:
+        raise SettingsError(f"LEADSCORE_SFTP_TIMEOUT must be positive seconds, got {s.sftp_timeout}")
     if not 0 <= s.control_share < 1:
         raise SettingsError(f"LEADSCORE_CONTROL_SHARE must be in [0, 1), got {s.control_share}")
     if s.counselor_capacity < 0 or s.contact_cost < 0 or not s.application_value > 0:

@@ -94,7 +94,7 @@ def test_too_many_quarantined_rows_fail_before_storing(sandbox: Any, env: tuple)
     sandbox.web.faults.set("drop_column", query="leads", page=2, column="origin_date")
     with pytest.raises(QuarantineLimitError) as info:
         extract_interval(client, store, settings, *interval, full_history=False)
-    path = store.quarantine_path(LEADS, *interval)
+    path = store.rejected_path(LEADS, *interval)  # beside the interval's quarantine file, never over it
     message = str(info.value)
     quarantined = pd.read_csv(path)
     assert len(quarantined) >= 10 and set(quarantined["reason"]) == {"missing_origin_date"}  # a page + ties
@@ -102,7 +102,7 @@ def test_too_many_quarantined_rows_fail_before_storing(sandbox: Any, env: tuple)
     assert {e["query"] for e in sandbox.web.request_log()} == {"leads"}  # failed before fetching interactions
     assert not {"first_name", "last_name", "email"} & set(quarantined.columns)
     assert store.intervals(LEADS) == [] and store.intervals(INTERACTIONS) == []
-    assert not store.summary_path(*interval).exists()
+    assert not store.summary_path(*interval).exists() and not store.quarantine_path(LEADS, *interval).exists()
 
 
 def test_batched_pull_gives_the_same_files_as_one_batch(sandbox: Any, env: tuple, tmp_path: Path) -> None:

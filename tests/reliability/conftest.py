@@ -1,8 +1,10 @@
 """One real pipeline run against the sandbox, shared by the model, security and concurrency tests.
 
 Extract two weeks through the web service, build a small landmark training set, train and register (the gate
-promotes version 1), score the last week and deliver it over SFTP; the importer picks the files up. Run under umask
-0o022 (a common default) with every log record collected, so the tests can check file modes and grep for secrets.
+promotes version 1), score the last week and deliver it over SFTP; the importer picks the files up, with every log
+record collected, so the tests can grep for secrets. It runs in this process and sets the owner-only umask itself, as
+the task entry would: the umask promise is proved by real processes started with umask 022 (``cli_home`` below,
+test_leaks.py), where deleting the product's own umask calls makes those tests fail.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ class PipelineRun:
     logs: str
     result: Any = None  # the TrainingResult of the run (captured from the real train_and_evaluate)
     sftp_env: dict[str, str] = field(default_factory=dict)
-    loose_modes: list[str] = field(default_factory=list)  # taken right after the run, before other tests add files
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +74,8 @@ def pipeline(sandbox_session: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         return captured["result"]
 
     sftp_env = {"AIRFLOW_CONN_SLATE_SFTP": json.dumps(sftp_conn(sandbox_session))}
-    old_umask = os.umask(0o022)  # a permissive default; the task entry (airflow_adapter.run_context, cli) tightens it
+    old_umask = owner_only_umask()  # what the task entry does (airflow_adapter.run_context, cli)
     try:
-        owner_only_umask()
         with LogCollector() as logs, threadpool_limits(1), pytest.MonkeyPatch.context() as mp:
             mp.setattr(train_module, "train_and_evaluate", spy)
             for key, value in sftp_env.items():
@@ -89,7 +89,6 @@ def pipeline(sandbox_session: Any, tmp_path_factory: pytest.TempPathFactory) -> 
             imported = sandbox_session.importer.poll()
     finally:
         os.umask(old_umask)
-    modes = _loose_modes(home)
     assert trained["gate"] == "passed" and trained["version"] == "1", trained
     assert delivered["sent"] == len(scored["files"]) >= 1 and len(imported) == delivered["sent"]
     return PipelineRun(
@@ -104,17 +103,17 @@ def pipeline(sandbox_session: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         logs=logs.text,
         result=captured.get("result"),
         sftp_env=sftp_env,
-        loose_modes=modes,
     )
 
 
-def _loose_modes(root: Path) -> list[str]:
-    """Files not 0o600 and folders not 0o700 under ``root``, as "0o644 path" lines."""
-    out = []
-    for path in [root, *sorted(root.rglob("*"))]:
-        if path.is_symlink():
-            continue
-        mode = path.stat().st_mode & 0o777
-        if mode != (0o700 if path.is_dir() else 0o600):
-            out.append(f"{oct(mode)} {path.relative_to(root.parent)}")
-    return out
+REUSE_CLI_HOME = "LEADSCORE_TEST_CLI_HOME"  # a folder: built there once, then reused (for repeated local runs only)
+
+
+@pytest.fixture(scope="session")
+def cli_home(sandbox_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A home built by real CLI processes under umask 022 (see tests/reliability/procs.py); tests copy it."""
+    from tests.fixtures_sandbox import reset_sandbox
+    from tests.reliability.procs import build_cli_home
+
+    reset_sandbox(sandbox_session)
+    return build_cli_home(sandbox_session, tmp_path_factory.mktemp("cli"), reuse=os.environ.get(REUSE_CLI_HOME))

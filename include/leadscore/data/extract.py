@@ -40,6 +40,7 @@ from leadscore.data.store import (
     to_utc_naive,
 )
 from leadscore.data.validate import ValidationResult, check_quarantine_share, validate
+from leadscore.files import remove_dead_temps
 from leadscore.settings import Settings
 from leadscore.slate.client import FetchResult, Page, SlateClient, format_wire_datetime
 from leadscore.slate.queries import INTERACTIONS, LEADS, QuerySpec
@@ -176,7 +177,8 @@ class _SortedRuns:
 
     def __init__(self, folder: Path, key: str) -> None:
         make_private_dir(folder)
-        fd, tmp = tempfile.mkstemp(prefix=".runs.", suffix=".tmp", dir=folder)
+        remove_dead_temps(folder / "runs")  # spill files of a run that was killed
+        fd, tmp = tempfile.mkstemp(prefix=f".runs.{os.getpid()}.", suffix=".tmp", dir=folder)
         os.fchmod(fd, FILE_MODE)
         os.close(fd)
         self.path = Path(tmp)
@@ -266,10 +268,8 @@ class _Streamed:
     quarantined: list[pd.DataFrame] = field(default_factory=list)
 
     def quarantine_frame(self, spec: QuerySpec) -> pd.DataFrame:
-        """All quarantined rows in the columns a single-batch validation gives (query, extras, reason, column)."""
-        raw = [
-            c for c in (*spec.column_names, *self.extras) if not (c in spec.column_names and spec.column(c).personal)
-        ]
+        """All quarantined rows in the columns a single-batch validation gives (query columns, reason, column)."""
+        raw = [c for c in spec.column_names if not spec.column(c).personal]
         columns = [*raw, "reason", "column"]
         if not self.quarantined:
             return pd.DataFrame({c: pd.Series([], dtype="string") for c in columns})
@@ -392,8 +392,8 @@ def extract_interval(
         The IntervalSummary (also written as JSON under the store's summary_dir).
     Raises:
         ValueError: start >= end or batch_rows < 1. SlateError: Slate failed (nothing stored).
-        QuarantineLimitError: too many bad rows (only the failing query's quarantine file is written, for diagnosis;
-        no extract is stored).
+        QuarantineLimitError: too many bad rows (the failing query's quarantined rows go to its ``.rejected.csv``
+        beside the interval's quarantine file, for diagnosis; none of the interval's files is changed).
     """
     started = time.monotonic()
     if int(batch_rows) < 1:
@@ -407,8 +407,9 @@ def extract_interval(
     zone = settings.slate_timezone
     lead_fetch, lead_result = _fetch_and_validate(client, LEADS, since, end, settings.page_size, zone)
     if lead_result.quarantined_share > settings.quarantine_max_share:
-        # Fail fast, before the other query is fetched; only the quarantine file is kept, for diagnosis.
-        path = store.write_quarantine(LEADS, start, end, lead_result.quarantined)
+        # Fail fast, before the other query is fetched. The rows go beside the interval's kept quarantine file, for
+        # diagnosis: a refused run changes none of the interval's files.
+        path = store.write_rejected(LEADS, start, end, lead_result.quarantined)
         check_quarantine_share(lead_result, settings.quarantine_max_share, LEADS, path)
 
     target = store.path(INTERACTIONS, start, end)
@@ -418,7 +419,7 @@ def extract_interval(
         streamed = _stream_interactions(client, store, since, end, settings.page_size, int(batch_rows), runs, zone)
         interaction_result = streamed.validation(INTERACTIONS)
         if interaction_result.quarantined_share > settings.quarantine_max_share:
-            path = store.write_quarantine(INTERACTIONS, start, end, interaction_result.quarantined)
+            path = store.write_rejected(INTERACTIONS, start, end, interaction_result.quarantined)
             check_quarantine_share(interaction_result, settings.quarantine_max_share, INTERACTIONS, path)
         staged = store.staged_parquet(INTERACTIONS, start, end)
         for piece in runs.merge():
@@ -431,47 +432,51 @@ def extract_interval(
         known = store.read_all(LEADS, exclude=(start, end), columns=["person_guid"])["person_guid"]
         changed = int(leads["person_guid"].isin(known).sum())
 
-        quarantine_paths = {
-            LEADS.name: store.write_quarantine(LEADS, start, end, lead_result.quarantined),
-            INTERACTIONS.name: store.write_quarantine(INTERACTIONS, start, end, interaction_result.quarantined),
-        }
-        paths = store.write_many(start, end, {LEADS.name: leads}, staged_files={INTERACTIONS.name: staged})
+        paths = {q.name: store.path(q, start, end) for q in (LEADS, INTERACTIONS)}
+        quarantine_paths = {q.name: store.quarantine_path(q, start, end) for q in (LEADS, INTERACTIONS)}
+        interaction_stats = CleanStats(
+            rows_in=streamed.valid, rows_out=streamed.rows_out, duplicates=streamed.valid - streamed.rows_out
+        )
+        summary = IntervalSummary(
+            interval_start=start.isoformat(),
+            interval_end=end.isoformat(),
+            full_history=full,
+            since=format_wire_datetime(since),
+            until=format_wire_datetime(end) or "",
+            leads=_query_summary(
+                LEADS, lead_fetch, lead_result, lead_stats, str(paths[LEADS.name]), str(quarantine_paths[LEADS.name])
+            ),
+            interactions=_query_summary(
+                INTERACTIONS,
+                streamed,
+                interaction_result,
+                interaction_stats,
+                str(paths[INTERACTIONS.name]),
+                str(quarantine_paths[INTERACTIONS.name]),
+            ),
+            new_leads=len(leads) - changed,
+            changed_leads=changed,
+            new_interactions=streamed.rows_out,
+            seconds=round(time.monotonic() - started, 3),
+            summary_path=str(store.summary_path(start, end)),
+            timezone=zone,
+            wire_since=format_wire_datetime(since, zone),
+            wire_until=format_wire_datetime(end, zone) or "",
+        )
+        # One commit: both extracts, both quarantine files and the summary move into place together (journaled).
+        store.write_many(
+            start,
+            end,
+            {LEADS.name: leads},
+            staged_files={INTERACTIONS.name: staged},
+            quarantine={LEADS.name: lead_result.quarantined, INTERACTIONS.name: interaction_result.quarantined},
+            summary=summary.as_dict(),
+        )
     except BaseException:
         runs.remove()
-        if staged is not None:
+        if staged is not None and not store.journal_path(start, end).exists():  # a journaled commit completes later
             staged.abort()
         raise
-
-    interaction_stats = CleanStats(
-        rows_in=streamed.valid, rows_out=streamed.rows_out, duplicates=streamed.valid - streamed.rows_out
-    )
-    summary = IntervalSummary(
-        interval_start=start.isoformat(),
-        interval_end=end.isoformat(),
-        full_history=full,
-        since=format_wire_datetime(since),
-        until=format_wire_datetime(end) or "",
-        leads=_query_summary(
-            LEADS, lead_fetch, lead_result, lead_stats, str(paths[LEADS.name]), str(quarantine_paths[LEADS.name])
-        ),
-        interactions=_query_summary(
-            INTERACTIONS,
-            streamed,
-            interaction_result,
-            interaction_stats,
-            str(paths[INTERACTIONS.name]),
-            str(quarantine_paths[INTERACTIONS.name]),
-        ),
-        new_leads=len(leads) - changed,
-        changed_leads=changed,
-        new_interactions=streamed.rows_out,
-        seconds=round(time.monotonic() - started, 3),
-        summary_path=str(store.summary_path(start, end)),
-        timezone=zone,
-        wire_since=format_wire_datetime(since, zone),
-        wire_until=format_wire_datetime(end, zone) or "",
-    )
-    store.write_summary(start, end, summary.as_dict())
     log.info(
         "interval %s: %d leads (%d new, %d changed), %d interactions, %.1f s",
         name,

@@ -9,6 +9,11 @@ Layout (all files 0600, directories 0700)::
 ``<start>``/``<end>`` are ``YYYYMMDD`` (``YYYYMMDDTHHMMSS`` when a bound is not midnight). A re-run of an interval
 replaces its files whole (temp file in the same directory, fsync, ``os.replace``); identical input gives identical
 bytes (rows sorted, no timestamps in the Parquet metadata), so re-runs are idempotent.
+
+An interval's files (both extracts, both quarantine files, the summary) are committed together: the list of moves is
+written to ``<extracts_dir>/.commit-<start>_<end>.json`` first (a redo journal), then the files are moved into place
+and the journal removed. A process killed between two moves leaves the journal; the next store opened on the folder
+completes the moves before anything is read (``leadscore.files.recover``), so no reader sees an interval half new.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ import pyarrow.parquet as pq
 
 from leadscore.data.clean import empty_interactions, empty_leads, latest_leads
 from leadscore.data.tables import INTERACTION_COLUMNS, LEAD_COLUMNS
-from leadscore.files import FILE_MODE, atomic_write
+from leadscore.files import FILE_MODE, atomic_write, remove_dead_temps
 from leadscore.files import commit as _commit
 from leadscore.files import private_dir as make_private_dir
+from leadscore.files import recover as _recover_journal
 from leadscore.files import stage as _stage
 from leadscore.settings import Settings
 from leadscore.slate.queries import INTERACTIONS, LEADS, QUERIES, QuerySpec
@@ -147,7 +153,8 @@ class StagedParquet:
         self.target = Path(target)
         self.spec = _spec(query)
         make_private_dir(self.target.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
+        remove_dead_temps(self.target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.{os.getpid()}.", suffix=".tmp", dir=self.target.parent)
         self.tmp = Path(tmp)
         try:
             os.fchmod(fd, FILE_MODE)
@@ -216,6 +223,16 @@ class StagedParquet:
             self.tmp.unlink(missing_ok=True)
 
 
+def _csv_writer(frame: pd.DataFrame) -> Callable[[IO[bytes]], None]:
+    data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return lambda fh: fh.write(data)
+
+
+def _json_writer(summary: Mapping[str, Any]) -> Callable[[IO[bytes]], None]:
+    data = (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
+    return lambda fh: fh.write(data)
+
+
 def _empty(query: str) -> pd.DataFrame:
     return empty_leads() if query == LEADS.name else empty_interactions()
 
@@ -233,6 +250,24 @@ class ExtractStore:
         self.root = Path(root)
         self.quarantine_dir = Path(quarantine_dir) if quarantine_dir else self.root.parent / "quarantine"
         self.summary_dir = Path(summary_dir) if summary_dir else self.root.parent / "data_quality"
+        self.recover()
+
+    def recover(self) -> list[str]:
+        """Complete the commits of intervals that a killed process left half done; returns their names.
+
+        Called when the store is opened and before every read or write of an interval (another process may have
+        crashed in between), so an interval is never seen with some files new and others old.
+        """
+        done = []
+        if self.root.is_dir():
+            for journal in sorted(self.root.glob(".commit-*.json")):
+                if _recover_journal(journal):
+                    done.append(journal.stem.removeprefix(".commit-"))
+        return done
+
+    def journal_path(self, start: Any, end: Any) -> Path:
+        """The redo journal of an interval's commit (exists only while, or after a crash during, the commit)."""
+        return self.root / f".commit-{interval_name(start, end)}.json"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ExtractStore:
@@ -282,6 +317,7 @@ class ExtractStore:
 
     def staged_parquet(self, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> StagedParquet:
         """A :class:`StagedParquet` for the interval's extract of ``query`` (commit it with ``write_many``)."""
+        self.recover()
         return StagedParquet(self.path(query, interval_start, interval_end), query)
 
     def write_many(
@@ -290,17 +326,23 @@ class ExtractStore:
         interval_end: Any,
         frames: Mapping[str, pd.DataFrame],
         staged_files: Mapping[str, StagedParquet] | None = None,
+        quarantine: Mapping[str, pd.DataFrame] | None = None,
+        summary: Mapping[str, Any] | None = None,
     ) -> dict[str, Path]:
-        """Write several queries' extracts of one interval: all staged first, then all moved into place.
+        """Write several queries' extracts of one interval: all staged first, then all moved into place together.
 
         Args:
             interval_start, interval_end: the interval. frames: query name -> cleaned frame.
             staged_files: query name -> a finished-or-open StagedParquet of this interval, moved into place together
                 with ``frames`` (on any failure before the move, their temp files are removed too).
+            quarantine: query name -> quarantined rows, written as the interval's quarantine files in the same
+                commit. summary: the interval's data-quality summary, written in the same commit.
         Returns:
             query name -> file written.
         """
+        self.recover()
         staged: dict[str, tuple[Path, Path]] = {}
+        others: list[tuple[Path, Path]] = []
         pending = dict(staged_files or {})
         try:
             for name, part in pending.items():
@@ -309,17 +351,25 @@ class ExtractStore:
                 staged[name] = part.finish()
             for name, frame in frames.items():
                 staged[name] = self._stage_extract(name, interval_start, interval_end, frame)
+            for name, rows in (quarantine or {}).items():
+                target = self.quarantine_path(name, interval_start, interval_end)
+                others.append((_stage(target, _csv_writer(rows)), target))
+            if summary is not None:
+                target = self.summary_path(interval_start, interval_end)
+                others.append((_stage(target, _json_writer(summary)), target))
         except BaseException:
-            for tmp, _ in staged.values():
+            for tmp, _ in [*staged.values(), *others]:
                 tmp.unlink(missing_ok=True)
             for part in pending.values():
                 part.abort()
             raise
-        _commit(list(staged.values()))
+        journal = self.journal_path(interval_start, interval_end)
+        _commit([*staged.values(), *others], journal=journal, name="extract.commit")
         return {name: target for name, (_, target) in staged.items()}
 
     def intervals(self, query: QuerySpec | str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         """The intervals ``(start, end)`` stored for ``query``, sorted by start then end."""
+        self.recover()
         folder = self.root / _spec(query).name
         if not folder.is_dir():
             return []
@@ -342,6 +392,7 @@ class ExtractStore:
     def read(self, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> pd.DataFrame:
         """The interval's extract of ``query`` in its contract. Raises FileNotFoundError naming the file."""
         spec = _spec(query)
+        self.recover()
         path = self.path(spec, interval_start, interval_end)
         if not path.is_file():
             raise FileNotFoundError(f"no {spec.name} extract for {interval_name(interval_start, interval_end)}: {path}")
@@ -397,13 +448,21 @@ class ExtractStore:
         self, query: QuerySpec | str, interval_start: Any, interval_end: Any, frame: pd.DataFrame
     ) -> Path:
         """Write (replace) the interval's quarantine CSV of ``query`` (header only when nothing was quarantined)."""
-        data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-        return atomic_write(self.quarantine_path(query, interval_start, interval_end), lambda fh: fh.write(data))
+        return atomic_write(self.quarantine_path(query, interval_start, interval_end), _csv_writer(frame))
+
+    def rejected_path(self, query: QuerySpec | str, start: Any, end: Any) -> Path:
+        """Where the quarantined rows of a run refused for too many bad rows go (beside, never over, the kept one)."""
+        return self.quarantine_dir / _spec(query).name / f"{interval_name(start, end)}.rejected.csv"
+
+    def write_rejected(
+        self, query: QuerySpec | str, interval_start: Any, interval_end: Any, frame: pd.DataFrame
+    ) -> Path:
+        """Write the quarantined rows of a refused run for diagnosis; the interval's stored files stay as they were."""
+        return atomic_write(self.rejected_path(query, interval_start, interval_end), _csv_writer(frame))
 
     def write_summary(self, interval_start: Any, interval_end: Any, summary: Mapping[str, Any]) -> Path:
         """Write (replace) the interval's data-quality summary as sorted, indented JSON."""
-        data = (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
-        return atomic_write(self.summary_path(interval_start, interval_end), lambda fh: fh.write(data))
+        return atomic_write(self.summary_path(interval_start, interval_end), _json_writer(summary))
 
     def read_summary(self, interval_start: Any, interval_end: Any) -> dict[str, Any]:
         """The interval's data-quality summary. Raises FileNotFoundError when the interval was never stored."""

@@ -18,7 +18,8 @@ naive one is the instance's wall time (``LEADSCORE_SLATE_TIMEZONE``) and is conv
 of 1-7 digits are kept to the microsecond (a 7th digit is truncated). GUIDs are trimmed, lower-cased and stripped of
 braces, the form every key, join, extract and score file uses.
 
-Unexpected extra columns are dropped and reported in ``extra_columns``; personal columns are kept in ``valid`` (the
+Unexpected extra columns are dropped, from the valid rows and from the quarantine alike, and reported by name (with
+how many values they carried, never the values) in ``extra_columns``; personal columns are kept in ``valid`` (the
 cleaning step drops them) but never written into the quarantine.
 """
 
@@ -313,7 +314,8 @@ def validate(
 
     bad = reason != None  # noqa: E711
     valid = pd.DataFrame(typed).loc[~bad]
-    keep_raw = [c for c in raw.columns if not (c in query.column_names and query.column(c).personal)]
+    # Only the query's own non-personal columns: an unexpected column (a query that gained `phone`) is never written.
+    keep_raw = [c for c in query.column_names if c in raw.columns and not query.column(c).personal]
     quarantined = raw.loc[bad, keep_raw].astype("string")
     quarantined["reason"] = pd.Series(reason[bad], index=quarantined.index, dtype="string")
     quarantined["column"] = pd.Series(where[bad], index=quarantined.index, dtype="string")

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.files import atomic_write_bytes
+from leadscore import faults
+from leadscore.files import atomic_write
 from leadscore.monitoring.gates import MonitoringThresholds
 from leadscore.monitoring.realized import RealizedWeek
 from leadscore.scoring.outreach import ContactPlan
@@ -479,5 +480,13 @@ def render_weekly_report(data: WeeklyReportData, out_path: Path) -> Path:
         sections=sections,
         status=data.status,
     )
-    atomic_write_bytes(Path(out_path), page.encode("utf-8"))
+    data = page.encode("utf-8")
+
+    def write(fh: Any) -> None:  # in two halves, with a kill point between them (crash tests)
+        fh.write(data[: len(data) // 2])
+        fh.flush()
+        faults.point("report.write.mid")
+        fh.write(data[len(data) // 2 :])
+
+    atomic_write(Path(out_path), write)
     return Path(out_path)

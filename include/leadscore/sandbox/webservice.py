@@ -69,6 +69,8 @@ WEB_FAULTS: dict[str, str] = {
     "drop_connection": "close the socket without any answer",
     "drop_column": "omit a required column from every row (param column; default the first non-key required one)",
     "repeat_cursor": "ignore `after` once: serve the first page again",
+    "add_column": "serve an unexpected extra column in every row (params column, default 'phone'; value, a "
+    "template with {i} for the row's index on the page)",
 }
 _TERMINAL_FAULTS = ("rate_limit", "error_500", "error_503", "html_error", "drop_connection")
 
@@ -550,6 +552,13 @@ class QueryWebService:
             keep = [i for i, c in enumerate(columns) if c != column]
             columns, values = [columns[i] for i in keep], [values[i] for i in keep]
         columns, values, literal = apply_wire_dirt(table.spec, columns, values, self.wire, self.timezone)
+        add = self.faults.take(("add_column",), matches)
+        if add:
+            column = str(add.params.get("column") or "phone")
+            template = str(add.params.get("value") or "+1 555 01{i:02d}")
+            fired.append(f"add_column:{column}")
+            extra = pa.array([template.format(i=i) for i in range(page.n_rows)], type=pa.large_string())
+            columns, values = [*columns, column], [*values, extra]
         body = render_rows(columns, values, self.include_nulls, literal)
         if self.faults.take(("truncated_json",), matches):
             fired.append("truncated_json")

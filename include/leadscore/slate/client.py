@@ -64,6 +64,25 @@ MIN_ROWS_FOR_PAGE_COLUMN_CHECK = 20
 _SNIPPET_CHARS = 160
 
 
+class _PageDeadline(Exception):
+    """One attempt at a page passed ``page_timeout`` (retried like a timeout)."""
+
+
+def _map_read_error(exc: Exception) -> Exception:
+    """A urllib3 error while reading a body, as the requests exception ``response.content`` would raise."""
+    from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+
+    if isinstance(exc, ReadTimeoutError):
+        return requests.exceptions.ReadTimeout(exc)
+    if isinstance(exc, DecodeError):
+        return requests.exceptions.ContentDecodingError(exc)
+    if isinstance(exc, ProtocolError):
+        return requests.exceptions.ChunkedEncodingError(exc)
+    if isinstance(exc, SSLError):
+        return requests.exceptions.SSLError(exc)
+    return exc
+
+
 @dataclass(frozen=True)
 class Page:
     """One validated page of a query's answer.
@@ -362,7 +381,9 @@ class SlateClient:
             retry_after: float | None = None
             bad_body = False
             try:
-                response = self._session.get(url, params=params, auth=auth, timeout=timeout)
+                response = self._get_within_deadline(url, params, auth, timeout)
+            except _PageDeadline as exc:
+                cause = f"timed out ({exc})"
             except requests.Timeout as exc:
                 cause = f"timed out ({type(exc).__name__}; connect {timeout[0]} s, read {timeout[1]} s)"
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -397,7 +418,7 @@ class SlateClient:
                     )
                 raise SlateTransientError(
                     f"gave up after {attempts} attempts; last failure: {cause}. Slate may be down or rate-limiting; "
-                    "re-run the task later or raise max_retries/read_timeout in the slate_api extras",
+                    "re-run the task later or raise max_retries/read_timeout/page_timeout in the slate_api extras",
                     query=spec.name,
                     page=number,
                 )
@@ -413,6 +434,36 @@ class SlateClient:
                 delay,
             )
             self._sleep(delay)
+
+    def _get_within_deadline(
+        self, url: str, params: dict[str, Any], auth: tuple[str, str], timeout: tuple[float, float]
+    ) -> requests.Response:
+        """One GET whose headers and whole body arrive within ``config.page_timeout`` seconds, else _PageDeadline.
+
+        ``requests``' read timeout bounds each socket read only; the body is read here in pieces as they come
+        (``read1``), checking the total deadline between pieces, so a drip-feed or a stalled body ends on time.
+        """
+        limit = self.config.page_timeout
+        deadline = time.monotonic() + limit
+        with self._session.get(url, params=params, auth=auth, timeout=timeout, stream=True) as response:
+            pieces: list[bytes] = []
+            received = 0
+            while True:
+                if time.monotonic() > deadline:
+                    raise _PageDeadline(
+                        f"no complete answer within page_timeout {limit:g} s; {received} body bytes received"
+                    )
+                try:
+                    piece = response.raw.read1(1 << 16, decode_content=True)
+                except Exception as exc:  # urllib3's read errors, as requests maps them in iter_content
+                    raise _map_read_error(exc) from None
+                if not piece:
+                    break
+                pieces.append(piece)
+                received += len(piece)
+            response._content = b"".join(pieces)  # what .content would have read, for the checks below
+            response._content_consumed = True
+        return response
 
     def _raise_for_status(self, spec: QuerySpec, number: int, response: requests.Response) -> None:
         status = response.status_code

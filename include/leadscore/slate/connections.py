@@ -8,7 +8,7 @@ Expected connection (see ``.env.example``)::
     conn_type: http            host: <instance>.technolutions.net   schema: https (the URL scheme)
     login / password: the Service Account of a "Username" grantee (HTTP Basic auth)
     extra: {"queries": {"leads": {"id": "<query GUID>", "h": "<hash>"}, "interactions": {...}},
-            optional: "connect_timeout", "read_timeout", "max_retries", "backoff", "max_backoff",
+            optional: "connect_timeout", "read_timeout", "page_timeout", "max_retries", "backoff", "max_backoff",
             "key_order" ("sqlserver", the default and what Slate serves, or "text")}
 """
 
@@ -29,6 +29,7 @@ _SCHEMES = ("http", "https")
 _TUNABLES: dict[str, type] = {
     "connect_timeout": float,
     "read_timeout": float,
+    "page_timeout": float,
     "max_retries": int,
     "backoff": float,
     "max_backoff": float,
@@ -54,7 +55,10 @@ class SlateApiConfig:
         base_url: scheme + host (+ port) of the instance, no trailing slash, e.g. ``https://x.technolutions.net``.
         username, password: HTTP Basic auth of the Service Account.
         queries: query name (``leads``, ``interactions``) -> its GUID and ``h``.
-        connect_timeout, read_timeout: seconds per request (``requests`` timeouts).
+        connect_timeout, read_timeout: seconds per request (``requests`` timeouts; the read timeout is per socket
+            read, so a server that sends a byte now and then never reaches it).
+        page_timeout: seconds one attempt at one page may take in all, headers and body (a total deadline that
+            ends a drip-feed or a body that stalls half-way); a timed-out attempt is retried like a read timeout.
         max_retries: retries of one page after its first attempt on transient failures.
         backoff, max_backoff: base and cap (seconds) of the exponential backoff; also the cap of ``Retry-After``.
         key_order: how the server orders the paging key: ``sqlserver`` (the default: SQL Server's
@@ -68,6 +72,7 @@ class SlateApiConfig:
     queries: dict[str, QueryAuth]
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    page_timeout: float = 300.0
     max_retries: int = 5
     backoff: float = 1.0
     max_backoff: float = 60.0
@@ -80,8 +85,8 @@ class SlateApiConfig:
             raise SlateConfigError("slate_api: 'login' (the Service Account user name) is empty")
         if not self.password:
             raise SlateConfigError("slate_api: 'password' is empty")
-        if self.connect_timeout <= 0 or self.read_timeout <= 0:
-            raise SlateConfigError("slate_api: connect_timeout and read_timeout must be positive seconds")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0 or self.page_timeout <= 0:
+            raise SlateConfigError("slate_api: connect_timeout, read_timeout and page_timeout must be positive seconds")
         if self.max_retries < 0:
             raise SlateConfigError(f"slate_api: max_retries must be >= 0, got {self.max_retries}")
         if self.backoff < 0 or self.max_backoff < 0:
@@ -95,6 +100,7 @@ class SlateApiConfig:
         return (
             f"SlateApiConfig(base_url={self.base_url!r}, username={self.username!r}, password='***', "
             f"queries={self.queries!r}, connect_timeout={self.connect_timeout}, read_timeout={self.read_timeout}, "
+            f"page_timeout={self.page_timeout}, "
             f"max_retries={self.max_retries}, backoff={self.backoff}, max_backoff={self.max_backoff}, "
             f"key_order={self.key_order!r})"
         )

@@ -9,7 +9,15 @@ each time. All chunks share one managed connection otherwise.
 
 What counts as delivered: the ledger, not the remote folder, because Slate moves picked-up files to
 ``/incoming/processed/`` and deletes them after 30 days. A re-run of a week sends only chunks whose name and SHA-256
-are not in the ledger. Before uploading, files of the same date in the remote folder that are ``.part`` leftovers or
+are not in the ledger. One window is left: a run killed after a rename and before its ledger line. So before sending
+a chunk the ledger lacks, the final name in the folder and in the ``processed`` folder beside it are checked: a file
+there with the chunk's size and SHA-256 (read back) is the same chunk, already delivered (and maybe imported), and
+is recorded without being sent again (``DeliveryReport.recovered``); re-sending it would make Slate import it twice.
+
+Hung servers: every step (TCP connect, banner, key exchange, login, opening the SFTP session, each read or write)
+waits at most ``Settings.sftp_timeout`` seconds; opening the SFTP session is bounded by a watchdog that closes the
+connection (paramiko's subsystem request itself has no timeout). A server that accepts and then stalls ends in a
+``DeliveryTimeout`` (retried like any connection failure), never in a hung task. Before uploading, files of the same date in the remote folder that are ``.part`` leftovers or
 chunks this manifest no longer has (an earlier run with more parts) are removed, so Slate never imports two versions.
 
 Host keys: the connection must pin the server's key in its extra ``host_key`` and must not set ``no_host_key_check``
@@ -22,12 +30,14 @@ import hashlib
 import logging
 import posixpath
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from leadscore import faults
 from leadscore.scoring.files import Manifest, ScoreFile, date_key, parse_chunk_name
 from leadscore.settings import Settings
 from leadscore.slate.ledger import DeliveryLedger, Ledger, LedgerEntry
@@ -63,6 +73,10 @@ class ChunkDeliveryError(DeliveryError):
     """A chunk could not be delivered within the allowed attempts."""
 
 
+class DeliveryTimeout(DeliveryError, TimeoutError):
+    """The SFTP server accepted the connection but did not answer within ``Settings.sftp_timeout`` (retryable)."""
+
+
 class _VerifyError(OSError):
     """A remote size check failed (retryable)."""
 
@@ -80,6 +94,8 @@ class DeliveryReport:
         dry_run: nothing was uploaded.
         files_sent: names of the sent (or would-be-sent) chunks.
         removed: remote leftovers removed (stale ``.part`` files, chunks of an earlier run of the same date).
+        recovered: chunks the ledger lacked but found already on the server (final or processed name, same
+            SHA-256): an earlier run was killed after their rename; recorded now, not sent again.
     """
 
     scored_on: str
@@ -90,6 +106,7 @@ class DeliveryReport:
     dry_run: bool = False
     files_sent: tuple[str, ...] = ()
     removed: tuple[str, ...] = field(default_factory=tuple)
+    recovered: tuple[str, ...] = ()
 
 
 def ledger_for(settings: Settings) -> Ledger:
@@ -131,7 +148,7 @@ def _host_label(hook: Any) -> str:
     return f"{hook.remote_host}:{hook.port or 22}"
 
 
-def _make_hook(conn_id: str) -> Any:
+def _make_hook(conn_id: str, timeout: float = IO_TIMEOUT_S) -> Any:
     from airflow.providers.sftp.hooks.sftp import SFTPHook  # Airflow only where delivery really runs
 
     # conn_retry_attempts=1: the hook's own retry sleeps ~5 s per attempt even on a host-key mismatch; connection
@@ -155,8 +172,10 @@ def _make_hook(conn_id: str) -> Any:
             f"(e.g. the output of `ssh-keyscan -p {hook.port or 22} {hook.remote_host}`, key type and base64), "
             "after confirming the key with Slate out of band"
         )
-    if hook.conn_timeout is None:
-        hook.conn_timeout = CONNECT_TIMEOUT_S
+    if hook.conn_timeout is None or hook.conn_timeout > timeout:
+        hook.conn_timeout = min(CONNECT_TIMEOUT_S, timeout)
+    hook.banner_timeout = timeout
+    hook.auth_timeout = timeout  # also bounds the key exchange (paramiko's start_client uses conn_timeout)
     return hook
 
 
@@ -164,11 +183,61 @@ def _fingerprint(key: Any) -> str:
     return str(getattr(key, "fingerprint", None) or getattr(key, "get_name", lambda: "?")())
 
 
+class _BoundedConn:
+    """The hook's SSH connection and an SFTP session on it, each step bounded by ``timeout`` seconds.
+
+    Connect, banner, key exchange and login are bounded by the hook's own timeouts (set by ``_make_hook``). Opening
+    the SFTP session (channel, subsystem request, version exchange) has no timeout in paramiko, so a watchdog closes
+    the connection when it takes longer; ``timed_out`` and ``stage`` then say what hung.
+    """
+
+    def __init__(self, hook: Any, timeout: float) -> None:
+        self.hook, self.timeout = hook, timeout
+        self.ssh: Any = None
+        self.sftp: Any = None
+        self.timed_out = False
+        self.stage = "connecting, handshake and login"
+
+    def __enter__(self) -> Any:
+        from airflow.providers.ssh.hooks.ssh import SSHHook
+
+        self.ssh = SSHHook.get_conn(self.hook)  # the SSH client only: SFTPHook.get_conn would open SFTP unbounded
+        self.stage = "opening the SFTP session"
+
+        def expire() -> None:
+            self.timed_out = True
+            self.ssh.close()
+
+        watchdog = threading.Timer(self.timeout, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            self.sftp = self.ssh.open_sftp()
+        except BaseException:
+            self.ssh.close()
+            raise
+        finally:
+            watchdog.cancel()
+        if self.timed_out:  # the watchdog fired just as the session opened: do not use a closed connection
+            raise DeliveryTimeout(f"the SFTP session took longer than {self.timeout:g} s to open")
+        return self.sftp
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.sftp is not None:
+                self.sftp.close()
+        finally:
+            if self.ssh is not None:
+                self.ssh.close()
+            self.hook.client = None
+
+
 class _Session:
     """One managed SFTP connection that can be reopened after a failure."""
 
-    def __init__(self, conn_id: str) -> None:
+    def __init__(self, conn_id: str, timeout: float = IO_TIMEOUT_S) -> None:
         self.conn_id = conn_id
+        self.timeout = timeout
         self.hook: Any = None
         self._ctx: Any = None
         self.sftp: Any = None
@@ -177,32 +246,45 @@ class _Session:
         import paramiko
 
         self.close()
-        hook = _make_hook(self.conn_id)
-        ctx = hook.get_managed_conn()
+        hook = _make_hook(self.conn_id, self.timeout)
+        ctx = _BoundedConn(hook, self.timeout)
+        started = time.monotonic()
         try:
             sftp = ctx.__enter__()
-        except paramiko.BadHostKeyException as exc:
-            raise HostKeyError(
-                f"SFTP server {_host_label(hook)} presented host key {_fingerprint(exc.key)} but connection "
-                f"{self.conn_id!r} pins {_fingerprint(exc.expected_key)}; nothing was uploaded. If Slate changed "
-                "its key, confirm the new key with Technolutions out of band and update the connection's extra "
-                "'host_key'; otherwise treat this as a possible man-in-the-middle and do not deliver."
-            ) from exc
-        except paramiko.AuthenticationException as exc:
-            raise DeliveryAuthError(
-                f"SFTP server {_host_label(hook)} refused the credentials of connection {self.conn_id!r}: {exc}; "
-                "check the login and password or key of the connection"
-            ) from exc
-        except paramiko.SSHException as exc:
-            if "known_hosts" in str(exc):
+        except (TimeoutError, EOFError, paramiko.SSHException) as exc:
+            # paramiko reports a stalled handshake variously ("Error reading SSH protocol banner", "No existing
+            # session" once start_client's wait ran out, EOF after the watchdog): a step that used up the timeout.
+            hung = time.monotonic() - started >= self.timeout * 0.95
+            if ctx.timed_out or hung or isinstance(exc, TimeoutError) or "banner" in str(exc).lower():
+                raise DeliveryTimeout(
+                    f"SFTP server {_host_label(hook)} accepted the connection but did not answer within "
+                    f"{self.timeout:g} s ({ctx.stage}; {type(exc).__name__}: {exc}). Nothing was uploaded on this "
+                    "connection; check the server, or raise LEADSCORE_SFTP_TIMEOUT if it is only slow"
+                ) from exc
+            if isinstance(exc, paramiko.BadHostKeyException):
+                raise self._host_key_error(hook, exc) from exc
+            if isinstance(exc, paramiko.AuthenticationException):
+                raise DeliveryAuthError(
+                    f"SFTP server {_host_label(hook)} refused the credentials of connection {self.conn_id!r}: "
+                    f"{exc}; check the login and password or key of the connection"
+                ) from exc
+            if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
                 raise HostKeyError(
                     f"SFTP server {_host_label(hook)} offered no host key of the type pinned in connection "
                     f"{self.conn_id!r} ({exc}); confirm the server's key and update the extra 'host_key'"
                 ) from exc
             raise
-        sftp.get_channel().settimeout(IO_TIMEOUT_S)
+        sftp.get_channel().settimeout(self.timeout)
         self.hook, self._ctx, self.sftp = hook, ctx, sftp
         return sftp
+
+    def _host_key_error(self, hook: Any, exc: Any) -> HostKeyError:
+        return HostKeyError(
+            f"SFTP server {_host_label(hook)} presented host key {_fingerprint(exc.key)} but connection "
+            f"{self.conn_id!r} pins {_fingerprint(exc.expected_key)}; nothing was uploaded. If Slate changed "
+            "its key, confirm the new key with Technolutions out of band and update the connection's extra "
+            "'host_key'; otherwise treat this as a possible man-in-the-middle and do not deliver."
+        )
 
     def close(self) -> None:
         ctx, self._ctx, self.sftp = self._ctx, None, None
@@ -268,10 +350,53 @@ def _clean_remote(sftp: Any, remote_dir: str, manifest: Manifest) -> list[str]:
     return removed
 
 
+def processed_dir(remote_dir: str) -> str:
+    """Where Slate moves a picked-up file: ``processed`` beside the watched folder (``/incoming/processed``)."""
+    return posixpath.join(posixpath.dirname(remote_dir.rstrip("/")) or "/", "processed")
+
+
+def _remote_sha256(sftp: Any, path: str) -> str:
+    digest = hashlib.sha256()
+    with sftp.open(path, "rb") as fh:
+        fh.prefetch()
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _already_delivered(sftp: Any, remote_dir: str, chunk: ScoreFile) -> str | None:
+    """The remote path holding this very chunk (final name, or Slate's processed copy), else None.
+
+    Same size first (a stat), then the same SHA-256 (read back): a re-scored week with other content is sent.
+    """
+    for path in (posixpath.join(remote_dir, chunk.name), posixpath.join(processed_dir(remote_dir), chunk.name)):
+        try:
+            if _remote_size(sftp, path) == chunk.bytes and _remote_sha256(sftp, path) == chunk.sha256:
+                return path
+        except (FileNotFoundError, PermissionError):  # a processed folder we may not read counts as absent
+            continue
+    return None
+
+
 def _send_chunk(sftp: Any, local: Path, remote_dir: str, chunk: ScoreFile, state: dict[str, bool]) -> str:
-    """Upload, verify and rename one chunk; returns its remote path. ``state`` survives between attempts."""
+    """Upload, verify and rename one chunk; returns its remote path. ``state`` survives between attempts.
+
+    ``state["recovered"]`` is set when the chunk was already on the server (see :func:`_already_delivered`).
+    """
     final = posixpath.join(remote_dir, chunk.name)
     part = final + ".part"
+    if not state.get("checked"):
+        state["checked"] = True
+        found = _already_delivered(sftp, remote_dir, chunk)
+        if found is not None:
+            _LOG.warning(
+                "chunk %s is already on the server (%s, same SHA-256) but not in the ledger: an earlier delivery "
+                "stopped after its rename. Recording it without sending it again (Slate would import it twice)",
+                chunk.name,
+                found,
+            )
+            state["recovered"] = True
+            return found
     if state.get("rename_issued"):
         # The previous attempt lost the connection around the rename. The server renames atomically, so a vanished
         # .part means the rename happened (and the importer may already have moved the file away): re-sending it
@@ -288,6 +413,7 @@ def _send_chunk(sftp: Any, local: Path, remote_dir: str, chunk: ScoreFile, state
     _remove_if_present(sftp, part)
     sftp.put(str(local), part, confirm=False)
     _check_size(sftp, part, chunk.bytes)
+    faults.point("deliver.after_upload")
     state["rename_issued"] = True
     _rename_replacing(sftp, part, final)
     _check_size(sftp, final, chunk.bytes)
@@ -342,7 +468,6 @@ def deliver(
         LedgerLockTimeout: another delivery of the same date kept the lock past ``lock_timeout``.
         LedgerConfigError, LedgerUnavailableError: the shared ledger's connection is unusable or its database down.
     """
-    verify_local_files(manifest)
     ledger = ledger_for(settings)
     remote_dir = settings.remote_dir.rstrip("/") or "/"
 
@@ -351,6 +476,7 @@ def deliver(
         return [f for f in manifest.files if not (f.name in latest and latest[f.name].sha256 == f.sha256)]
 
     if dry_run:
+        verify_local_files(manifest)
         todo = pending()
         return DeliveryReport(
             scored_on=manifest.scored_on,
@@ -363,13 +489,15 @@ def deliver(
         )
 
     with ledger.lock(manifest.scored_on, timeout=lock_timeout):
+        # Under the lock: a re-scoring of this week (which takes the same lock) cannot change the files mid-delivery.
+        verify_local_files(manifest)
         todo = pending()  # re-read under the lock: a run that held it may just have delivered
         skipped = len(manifest.files) - len(todo)
         if not todo:
             _LOG.info("all %d chunks of %s already delivered; nothing to send", skipped, manifest.scored_on)
             return DeliveryReport(scored_on=manifest.scored_on, sent=0, skipped=skipped, bytes=0, attempts=0)
-        session = _Session(conn_id)
-        attempts, sent_bytes, sent, removed = 0, 0, [], []
+        session = _Session(conn_id, settings.sftp_timeout)
+        attempts, sent_bytes, sent, removed, recovered = 0, 0, [], [], []
         try:
             sftp = _open_with_retries(session, settings, backoff_seconds)
             try:
@@ -382,7 +510,7 @@ def deliver(
                 ) from exc
             removed = _clean_remote(sftp, remote_dir, manifest)
             for chunk in todo:
-                state: dict[str, bool] = {}
+                state: dict[str, bool] = {}  # survives this chunk's attempts
                 for attempt in range(1, settings.delivery_retries + 1):
                     attempts += 1
                     try:
@@ -416,6 +544,7 @@ def deliver(
                         )
                         session.close()
                         time.sleep(wait)
+                faults.point("deliver.after_rename")
                 ledger.record(
                     LedgerEntry(
                         scored_on=manifest.scored_on,
@@ -428,6 +557,9 @@ def deliver(
                         attempt=attempt,
                     )
                 )
+                if state.get("recovered"):
+                    recovered.append(chunk.name)
+                    continue
                 sent.append(chunk.name)
                 sent_bytes += chunk.bytes
         finally:
@@ -440,6 +572,7 @@ def deliver(
         attempts=attempts,
         files_sent=tuple(sent),
         removed=tuple(removed),
+        recovered=tuple(recovered),
     )
 
 

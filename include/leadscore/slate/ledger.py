@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -21,7 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
+from leadscore import faults
+
 LEDGER_NAME = "deliveries.jsonl"
+_LOG = logging.getLogger(__name__)
 
 
 class LedgerLockTimeout(RuntimeError):
@@ -132,12 +136,19 @@ class DeliveryLedger:
         path = self.directory / f"deliver_{scored_on}.lock"
         fh = path.open("a+")
         deadline = time.monotonic() + timeout
+        waited = False
         try:
             while True:
                 try:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if not waited:
+                        waited = True
+                        _LOG.info(
+                            "another run holds the lock of %s (%s); waiting up to %.0f s", scored_on, path, timeout
+                        )
+                        faults.point("lock.waiting")
                     if time.monotonic() >= deadline:
                         raise LedgerLockTimeout(
                             f"another delivery of the scores of {scored_on} still holds {path} after {timeout:.0f} s; "

@@ -38,6 +38,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from leadscore import faults
 from leadscore.slate.ledger import LedgerEntry, LedgerLockTimeout
 
 TABLE_NAME = "leadscore_deliveries"
@@ -244,6 +245,7 @@ class DatabaseLedger:
             conn = self.engine.connect()
         except SQLAlchemyError as exc:
             raise self._unavailable(exc, f"taking the delivery lock of {scored_on}") from exc
+        waited = False
         try:
             while True:
                 try:
@@ -259,6 +261,9 @@ class DatabaseLedger:
                         f"{timeout:.0f} s; wait for it to finish (see the other run's log) and re-run: the re-run "
                         "sends only what is missing"
                     )
+                if not waited:
+                    waited = True
+                    faults.point("lock.waiting")
                 time.sleep(poll)
             try:
                 yield

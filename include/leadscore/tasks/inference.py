@@ -47,6 +47,7 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
     from leadscore.scoring.safety import check_delivery_safety
     from leadscore.scoring.score import score_leads
     from leadscore.scoring.select import select_leads
+    from leadscore.slate.delivery import ledger_for
 
     # fails before any data is touched: never deliver from a model that failed to load
     champion = champion_for_week(settings, interval.end)
@@ -59,12 +60,14 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
     features = features_as_of(recent, interactions, as_of)
     selected = select_leads(features, leads, as_of, settings.lookback_days)
     scores = score_leads(champion.model, selected, champion.version, interval.end_date, settings)
-    previous = previous_manifest(settings.scores_dir, interval.end_date)
-    safety = check_delivery_safety(scores, read_scores(previous) if previous else None, settings)
-    _save_features(settings, interval, selected)
-    manifest = write_score_files(
-        scores, settings.scores_dir, interval.end_date, settings.chunk_rows, settings.chunk_bytes
-    )
+    # The week's delivery lock: a delivery of this week running elsewhere finishes before its files are replaced.
+    with ledger_for(settings).lock(interval.end_date.isoformat(), timeout=600.0):
+        previous = previous_manifest(settings.scores_dir, interval.end_date)
+        safety = check_delivery_safety(scores, read_scores(previous) if previous else None, settings)
+        _save_features(settings, interval, selected)
+        manifest = write_score_files(
+            scores, settings.scores_dir, interval.end_date, settings.chunk_rows, settings.chunk_bytes
+        )
     tiers = scores["lead_tier"].value_counts().sort_index()
     summary = {
         "scored_on": interval.end_date.isoformat(),
