@@ -9,6 +9,22 @@ Layout (all files 0600, directories 0700)::
 ``<start>``/``<end>`` are ``YYYYMMDD`` (``YYYYMMDDTHHMMSS`` when a bound is not midnight). A re-run of an interval
 replaces its files whole (temp file in the same directory, fsync, ``os.replace``); identical input gives identical
 bytes (rows sorted, no timestamps in the Parquet metadata), so re-runs are idempotent.
+
+Each stored row carries ``first_seen``: the end of the interval whose pull first brought it, so that the store can
+answer "what was known at T" (:meth:`ExtractStore.read_all` with ``as_of``). Weekly pulls overlap (they re-read
+``LEADSCORE_EXTRACT_OVERLAP_DAYS`` before their week), so a row may be stored several times; each copy keeps the end
+of its own interval, the earliest copy says when it became known, the latest known copy is the one used. On the first
+write of an interval every row gets the interval's end. On a re-run, rows the previous version of the interval held
+keep their ``first_seen``, and a row new to the interval that a later interval already holds keeps that later
+interval's value: a backfill of week W after week W+1 never makes W+1's late arrivals visible to W. Files written
+before this column existed read as if every row was first seen at its interval's end.
+
+``persons`` extracts hold tombstones: the stored person GUIDs that the reconciliation query no longer lists (merged
+away or deleted in Slate), with the interval that found them. From then on, :meth:`ExtractStore.read_all` drops the
+person's lead and interactions.
+
+``source.json`` beside the query folders records the Slate instance (host) and query GUIDs the extracts came from;
+:meth:`ExtractStore.bind_source` stops a run against another source before anything is written.
 """
 
 from __future__ import annotations
@@ -34,9 +50,21 @@ from leadscore.files import commit as _commit
 from leadscore.files import private_dir as make_private_dir
 from leadscore.files import stage as _stage
 from leadscore.settings import Settings
-from leadscore.slate.queries import INTERACTIONS, LEADS, QUERIES, QuerySpec
+from leadscore.slate.queries import INTERACTIONS, LEADS, PERSONS, QUERIES, QuerySpec
 
-CONTRACTS: dict[str, dict[str, str]] = {LEADS.name: LEAD_COLUMNS, INTERACTIONS.name: INTERACTION_COLUMNS}
+CONTRACTS: dict[str, dict[str, str]] = {
+    LEADS.name: LEAD_COLUMNS,
+    INTERACTIONS.name: INTERACTION_COLUMNS,
+    PERSONS.name: {"person_guid": "string"},  # tombstones: stored persons Slate no longer lists
+}
+FIRST_SEEN = "first_seen"
+SOURCE_FILE = "source.json"
+# What identifies one version of a row: a lead changes (new `updated`), an interaction or a tombstone does not.
+VERSION_KEYS: dict[str, tuple[str, ...]] = {
+    LEADS.name: ("person_guid", "updated"),
+    INTERACTIONS.name: ("interaction_guid",),
+    PERSONS.name: ("person_guid",),
+}
 _NAME = re.compile(r"^(\d{8}(?:T\d{6})?)_(\d{8}(?:T\d{6})?)$")
 
 
@@ -73,14 +101,21 @@ def _spec(query: QuerySpec | str) -> QuerySpec:
     return QUERIES[name]
 
 
-def conform(query: QuerySpec | str, frame: pd.DataFrame) -> pd.DataFrame:
+def stored_columns(query: QuerySpec | str) -> dict[str, str]:
+    """The columns of a stored extract: the query's cleaned contract plus ``first_seen``."""
+    return {**CONTRACTS[_spec(query).name], FIRST_SEEN: "datetime64[us]"}
+
+
+def conform(query: QuerySpec | str, frame: pd.DataFrame, stored: bool = False) -> pd.DataFrame:
     """``frame`` restricted to the query's cleaned contract (order and dtypes), rows sorted by the key.
 
+    Args:
+        query: query (or name). frame: the rows. stored: keep ``first_seen`` too (the stored layout).
     Raises:
         KeyError: a contract column is missing.
     """
     spec = _spec(query)
-    contract = CONTRACTS[spec.name]
+    contract = stored_columns(spec) if stored else CONTRACTS[spec.name]
     missing = [c for c in contract if c not in frame.columns]
     if missing:
         raise KeyError(f"{spec.name} frame lacks contract columns {missing}")
@@ -115,6 +150,13 @@ def _union_interactions(parts: list[pd.DataFrame], key: str) -> pd.DataFrame:
     return both.drop(index=both.index[rows[repeated]]).reset_index(drop=True)
 
 
+def _drop_dead(frame: pd.DataFrame, dead: pd.Index) -> pd.DataFrame:
+    """``frame`` without the rows of dead (merged-away or deleted) persons."""
+    if not len(dead) or not len(frame):
+        return frame
+    return frame[~frame["person_guid"].isin(dead)].reset_index(drop=True)
+
+
 def _parquet_bytes_writer(table: pa.Table) -> Callable[[IO[bytes]], None]:
     def write(fh: IO[bytes]) -> None:
         pq.write_table(table, fh, compression="zstd", use_dictionary=True, write_statistics=True)
@@ -126,15 +168,83 @@ def _parquet_bytes_writer(table: pa.Table) -> Callable[[IO[bytes]], None]:
 PARQUET_ROW_GROUP_ROWS = 1024 * 1024
 
 
-def contract_table(query: QuerySpec | str, frame: pd.DataFrame) -> pa.Table:
-    """``frame`` conformed to the query's contract (see :func:`conform`) as the Arrow table the store writes."""
-    return pa.Table.from_pandas(conform(query, frame), preserve_index=False)
+def contract_table(query: QuerySpec | str, frame: pd.DataFrame, stored: bool = False) -> pa.Table:
+    """``frame`` conformed to the query's contract (see :func:`conform`) as an Arrow table.
+
+    ``stored=True`` keeps ``first_seen``: the table the store writes.
+    """
+    return pa.Table.from_pandas(conform(query, frame, stored=stored), preserve_index=False)
+
+
+def _version_ids(name: str, frame: pd.DataFrame) -> pd.Index:
+    """One string per row naming its version (see VERSION_KEYS)."""
+    keys = VERSION_KEYS[name]
+    ids = frame[keys[0]].astype("string")
+    for col in keys[1:]:
+        stamp = pd.to_datetime(frame[col]).astype("datetime64[us]").astype("int64").astype("string")
+        ids = ids + "|" + stamp
+    return pd.Index(ids.to_numpy(dtype=object))
+
+
+def _read_seen(path: Path, name: str, end: pd.Timestamp, filters: list | None = None) -> pd.DataFrame:
+    """The version keys and ``first_seen`` of one stored extract (files without the column: the interval's end)."""
+    have = pq.read_schema(path).names
+    cols = [*VERSION_KEYS[name], *([FIRST_SEEN] if FIRST_SEEN in have else [])]
+    frame = pq.read_table(path, columns=cols, filters=filters).to_pandas()
+    if FIRST_SEEN not in frame:
+        frame[FIRST_SEEN] = end
+    return frame
+
+
+class SeenLookup:
+    """When each row of one interval's new extract first became known (the rule is in the module doc).
+
+    Args:
+        store: the store. query: the query (or name). interval_start, interval_end: the interval being written.
+    """
+
+    def __init__(self, store: ExtractStore, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> None:
+        self.name = _spec(query).name
+        self.end = to_utc_naive(interval_end)
+        self.previous: pd.Series | None = None
+        self.later: pd.Series | None = None
+        path = store.path(self.name, interval_start, interval_end)
+        if not path.is_file():
+            return  # first write of the interval: everything is first seen at its end
+        prev = _read_seen(path, self.name, self.end)
+        self.previous = pd.Series(prev[FIRST_SEEN].to_numpy(), index=_version_ids(self.name, prev))
+        self.previous = self.previous[~self.previous.index.duplicated()]
+        later = [
+            _read_seen(store.path(self.name, s, e), self.name, e)
+            for s, e in store.intervals(self.name)
+            if e > self.end and interval_name(s, e) != path.stem
+        ]
+        if later:
+            both = pd.concat(later, ignore_index=True)
+            self.later = pd.Series(both[FIRST_SEEN].to_numpy(), index=_version_ids(self.name, both))
+            self.later = self.later.groupby(level=0).min()
+
+    def assign(self, frame: pd.DataFrame) -> np.ndarray:
+        """``first_seen`` (datetime64[us]) of each row of ``frame`` (which holds the query's version keys)."""
+        out = np.full(len(frame), np.datetime64(self.end, "us"))
+        if self.previous is None or not len(frame):
+            return out
+        ids = _version_ids(self.name, frame)
+        found = self.previous.reindex(ids).to_numpy(dtype="datetime64[us]")
+        if self.later is not None:
+            later = self.later.reindex(ids).to_numpy(dtype="datetime64[us]")
+            found = np.where(np.isnat(found), later, found)
+        return np.where(np.isnat(found), out, found)
+
+    def with_seen(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with its ``first_seen`` column set by :meth:`assign`."""
+        return frame.assign(**{FIRST_SEEN: self.assign(frame)})
 
 
 class StagedParquet:
     """One extract written in pieces into a temp file beside its target, giving the bytes ``write`` would give.
 
-    Rows are appended as Arrow tables already in the contract (see :func:`contract_table`) and in the store's key
+    Rows are appended as Arrow tables already in the stored layout (``contract_table(..., stored=True)``) and in the key
     order; they are cut into row groups of PARQUET_ROW_GROUP_ROWS, each written as one contiguous chunk, which is how
     ``pq.write_table`` lays out the whole table. :meth:`finish` returns ``(temp, target)`` for
     :meth:`ExtractStore.write_many`; :meth:`abort` removes the temp file. Memory: at most one row group buffered.
@@ -189,7 +299,8 @@ class StagedParquet:
             return self.tmp, self.target
         try:
             if self._writer is None:  # no rows at all: the same bytes as writing the empty contract frame
-                _parquet_bytes_writer(contract_table(self.spec, _empty(self.spec.name)))(self._fh)
+                empty = _empty(self.spec.name).assign(**{FIRST_SEEN: pd.Series([], dtype="datetime64[us]")})
+                _parquet_bytes_writer(contract_table(self.spec, empty, stored=True))(self._fh)
             else:
                 if self._pending_rows:
                     self._flush(self._pending_rows)
@@ -217,7 +328,13 @@ class StagedParquet:
 
 
 def _empty(query: str) -> pd.DataFrame:
+    if query == PERSONS.name:
+        return pd.DataFrame({"person_guid": pd.Series([], dtype="string")})
     return empty_leads() if query == LEADS.name else empty_interactions()
+
+
+class SourceMismatchError(RuntimeError):
+    """The extract store holds data of another Slate instance (or other queries) than this run's connection."""
 
 
 class ExtractStore:
@@ -260,7 +377,9 @@ class ExtractStore:
 
     def _stage_extract(self, query: QuerySpec | str, start: Any, end: Any, frame: pd.DataFrame) -> tuple[Path, Path]:
         spec = _spec(query)
-        table = pa.Table.from_pandas(conform(spec, frame), preserve_index=False)
+        if FIRST_SEEN not in frame.columns:
+            frame = SeenLookup(self, spec, start, end).with_seen(frame)
+        table = contract_table(spec, frame, stored=True)
         target = self.path(spec, start, end)
         return _stage(target, _parquet_bytes_writer(table)), target
 
@@ -269,7 +388,8 @@ class ExtractStore:
 
         Args:
             query: query (or name). interval_start, interval_end: the data interval ``[start, end)``.
-            frame: cleaned rows with the query's contract columns (extra columns are dropped).
+            frame: cleaned rows with the query's contract columns (extra columns are dropped), and ``first_seen``
+                (when absent it is set by :class:`SeenLookup`).
         Returns:
             The file written.
         Raises:
@@ -347,17 +467,37 @@ class ExtractStore:
             raise FileNotFoundError(f"no {spec.name} extract for {interval_name(interval_start, interval_end)}: {path}")
         return conform(spec, pq.read_table(path).to_pandas())
 
+    def _read_part(
+        self, spec: QuerySpec, start: pd.Timestamp, end: pd.Timestamp, columns: list[str] | None, cut: Any
+    ) -> pd.DataFrame:
+        """One stored extract, only the rows first seen by ``cut`` (all when None), without ``first_seen``."""
+        path = self.path(spec, start, end)
+        has_seen = FIRST_SEEN in pq.read_schema(path).names
+        filters = [(FIRST_SEEN, "<=", pd.Timestamp(cut).to_datetime64())] if cut is not None and has_seen else None
+        frame = pq.read_table(path, columns=columns, filters=filters).to_pandas()
+        return frame.drop(columns=[FIRST_SEEN], errors="ignore")
+
+    def dead_persons(self, as_of: Any = None, exclude: tuple[Any, Any] | None = None) -> pd.Index:
+        """Person GUIDs the reconciliation found merged away or deleted, as known at ``as_of`` (None: everything)."""
+        folder = self.root / PERSONS.name
+        if not folder.is_dir():
+            return pd.Index([], dtype=object)
+        dead = self.read_all(PERSONS, exclude=exclude, as_of=as_of, sort=False)
+        return pd.Index(dead["person_guid"].dropna().astype(str).unique())
+
     def read_all(
         self,
         query: QuerySpec | str,
         exclude: tuple[Any, Any] | None = None,
         columns: list[str] | None = None,
         sort: bool = True,
+        as_of: Any = None,
     ) -> pd.DataFrame:
-        """The union of every stored interval of ``query``.
+        """The union of every stored interval of ``query``, as known at ``as_of``.
 
         For leads, the latest version per person (greatest ``updated``; a later interval wins a tie); for
-        interactions, one row per interaction_guid.
+        interactions, one row per interaction_guid (a later interval's copy wins). Persons found merged away or
+        deleted (see :meth:`dead_persons`) are left out of leads and interactions.
 
         Args:
             query: query (or name).
@@ -365,31 +505,91 @@ class ExtractStore:
             columns: read only these columns (must include the key; no de-duplication by version then).
             sort: sort the union by key (deterministic output); callers that do not care about row order (features,
                 scoring) pass False and save a sort of every interaction key (~11 s at 25M rows).
+            as_of: only rows first seen by then (``first_seen <= as_of``): what a run at ``as_of`` knew, so that a
+                backfill of a week sees what the week saw. None: every stored row.
         Returns:
             A frame in the query's contract (or the requested columns), sorted by key; empty when nothing is stored.
         """
         spec = _spec(query)
         skip = interval_name(*exclude) if exclude else None
+        cut = None if as_of is None else to_utc_naive(as_of)
         frames = []
         for start, end in self.intervals(spec):
-            if interval_name(start, end) == skip:
-                continue
-            frames.append(pq.read_table(self.path(spec, start, end), columns=columns).to_pandas())
+            if interval_name(start, end) == skip or (cut is not None and end > cut):
+                continue  # every row of an interval is first seen at its end or later
+            frames.append(self._read_part(spec, start, end, columns, cut))
+        dead = pd.Index([], dtype=object) if spec.name == PERSONS.name else self.dead_persons(cut, exclude)
         if columns is not None:
             if not frames:
                 return _empty(spec.name)[columns]
             both = pd.concat(frames, ignore_index=True).drop_duplicates(spec.key)
+            if len(dead) and "person_guid" in both:
+                both = both[~both["person_guid"].isin(dead)]
             return both.sort_values(spec.key).reset_index(drop=True)
         if not frames:
             return _empty(spec.name)
         contract = CONTRACTS[spec.name]
         parts = [f[list(contract)].astype(contract) for f in frames]
-        if spec.name == LEADS.name:
-            return conform(spec, latest_leads(pd.concat(parts, ignore_index=True)))
+        if spec.name != INTERACTIONS.name:
+            both = pd.concat(parts, ignore_index=True)
+            out = latest_leads(both) if spec.name == LEADS.name else both.drop_duplicates(spec.key)
+            return conform(spec, _drop_dead(out, dead))
         if len(parts) == 1:
-            return parts[0] if not sort or parts[0][spec.key].is_monotonic_increasing else conform(spec, parts[0])
-        both = _union_interactions(parts, spec.key)
+            one = _drop_dead(parts[0], dead)
+            return one if not sort or one[spec.key].is_monotonic_increasing else conform(spec, one)
+        both = _drop_dead(_union_interactions(parts, spec.key), dead)
         return both.sort_values(spec.key, kind="stable").reset_index(drop=True) if sort else both
+
+    # -- the source ----------------------------------------------------------------------------------------------
+
+    @property
+    def source_path(self) -> Path:
+        """``<extracts_dir>/source.json``: which Slate the extracts came from."""
+        return self.root / SOURCE_FILE
+
+    def read_source(self) -> dict[str, Any] | None:
+        """The recorded source (``{"host": ..., "queries": {name: GUID}}``), None when none is recorded."""
+        if not self.source_path.is_file():
+            return None
+        return json.loads(self.source_path.read_text())
+
+    def has_extracts(self) -> bool:
+        """Whether any extract of any query is stored."""
+        return any(self.intervals(name) for name in CONTRACTS)
+
+    def bind_source(self, source: Mapping[str, Any]) -> None:
+        """Record the source of the extracts, or stop when the stored extracts came from another one.
+
+        An empty store (no extract) is (re)bound to ``source``. Otherwise the host must match and every query both
+        name must have the same GUID; queries new to the record (e.g. ``persons``) are added to it.
+
+        Args:
+            source: ``{"host": <instance host>, "queries": {name: <query GUID>}}`` of this run's connection.
+        Raises:
+            SourceMismatchError: another source; nothing is written. The message names the way out.
+        """
+        wanted = {"host": str(source["host"]), "queries": {k: str(v) for k, v in dict(source["queries"]).items()}}
+        current = self.read_source()
+        if current is not None and self.has_extracts():
+            diffs = []
+            if current.get("host") != wanted["host"]:
+                diffs.append(f"host {current.get('host')!r} vs {wanted['host']!r}")
+            for name, guid in wanted["queries"].items():
+                old = current.get("queries", {}).get(name)
+                if old is not None and old != guid:
+                    diffs.append(f"query {name!r} {old} vs {guid}")
+            if diffs:
+                raise SourceMismatchError(
+                    f"the extracts in {self.root} came from another Slate source than this run's slate_api "
+                    f"connection ({'; '.join(diffs)}); nothing was written. Point LEADSCORE_HOME at a new folder for "
+                    "this source, or remove the old state with `make clean` (it deletes every extract, model and "
+                    "score under LEADSCORE_HOME)"
+                )
+            if all(name in current.get("queries", {}) for name in wanted["queries"]):
+                return
+            wanted["queries"] = {**current.get("queries", {}), **wanted["queries"]}
+        data = (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        atomic_write(self.source_path, lambda fh: fh.write(data))
 
     # -- quarantine and summaries ------------------------------------------------------------------------------
 

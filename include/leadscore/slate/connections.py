@@ -7,7 +7,7 @@ Expected connection (see ``.env.example``)::
 
     conn_type: http            host: <instance>.technolutions.net   schema: https (the URL scheme)
     login / password: the Service Account of a "Username" grantee (HTTP Basic auth)
-    extra: {"queries": {"leads": {"id": "<query GUID>", "h": "<hash>"}, "interactions": {...}},
+    extra: {"queries": {"leads": {"id": "<query GUID>", "h": "<hash>"}, "interactions": {...}, "persons": {...}},
             optional: "connect_timeout", "read_timeout", "max_retries", "backoff", "max_backoff"}
 """
 
@@ -144,7 +144,11 @@ def _queries(extra: Mapping) -> dict[str, QueryAuth]:
     for name in QUERIES:
         entry = raw.get(name)
         if entry is None:
-            raise SlateConfigError(f"slate_api: extras 'queries' lacks the query {name!r}")
+            raise SlateConfigError(
+                f"slate_api: extras 'queries' lacks the query {name!r}; create it in Slate from "
+                f"include/leadscore/slate/sql/{name}.sql (README, setup) and add "
+                f'"{name}": {{"id": "<query GUID>", "h": "<hash>"}}'
+            )
         if not isinstance(entry, Mapping):
             raise SlateConfigError(f"slate_api: extras 'queries.{name}' must be an object with 'id' and 'h'")
         for key in ("id", "h"):
