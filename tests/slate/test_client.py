@@ -285,7 +285,11 @@ def test_fetch_pages_yields_pages_in_order(sandbox: Any) -> None:
 # -- configuration -----------------------------------------------------------------------------------------------
 
 EXTRA = {
-    "queries": {"leads": {"id": "L", "h": "hl"}, "interactions": {"id": "I", "h": "hi"}, "persons": {"id": "P", "h": "hp"}}
+    "queries": {
+        "leads": {"id": "L", "h": "hl"},
+        "interactions": {"id": "I", "h": "hi"},
+        "persons": {"id": "P", "h": "hp"},
+    }
 }
 
 
@@ -317,7 +321,10 @@ def test_config_repr_hides_secrets() -> None:
         ({"extra": {}}, "'queries'"),
         ({"extra": {"queries": {"leads": {"id": "L", "h": "x"}}}}, "'interactions'"),
         ({"extra": {"queries": {**EXTRA["queries"], "leads": {"id": "L"}}}}, "queries.leads.h"),
-        ({"extra": {"queries": {k: v for k, v in EXTRA["queries"].items() if k != "persons"}}}, "slate/sql/persons.sql"),
+        (
+            {"extra": {"queries": {k: v for k, v in EXTRA["queries"].items() if k != "persons"}}},
+            "slate/sql/persons.sql",
+        ),
         ({"extra": "{not json"}, "not valid JSON"),
         ({"extra": {**EXTRA, "read_timeout": "soon"}}, "'read_timeout'"),
         ({"schema": None, "conn_type": "ftp", "extra": {**EXTRA, "scheme": "ftp"}}, "scheme"),

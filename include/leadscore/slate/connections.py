@@ -96,6 +96,16 @@ class SlateApiConfig:
 
     __str__ = __repr__
 
+    def source(self) -> dict[str, object]:
+        """Which Slate this configuration reads: the instance's host name and each query's GUID (no secret).
+
+        The scheme and port are left out (a sandbox restarted on another port is the same source); loopback names
+        are one host.
+        """
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        host = "127.0.0.1" if host in ("localhost", "::1") else host
+        return {"host": host, "queries": {name: q.id.lower() for name, q in sorted(self.queries.items())}}
+
     def query_auth(self, name: str) -> QueryAuth:
         """The GUID and ``h`` of query ``name``; SlateConfigError naming the extras key when it is not configured."""
         try:
