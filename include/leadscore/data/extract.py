@@ -34,18 +34,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from leadscore.data.clean import CleanStats, clean_interactions, clean_leads
+from leadscore.data.contracts import contract_table, interval_name, to_utc_naive
 from leadscore.data.reconcile import fetch_persons, find_gone
-from leadscore.data.store import (
-    FILE_MODE,
-    ExtractStore,
-    SeenLookup,
-    StagedParquet,
-    contract_table,
-    interval_name,
-    make_private_dir,
-    to_utc_naive,
-)
+from leadscore.data.seen import SeenLookup
+from leadscore.data.staged import StagedParquet
+from leadscore.data.store import ExtractStore
 from leadscore.data.validate import ValidationResult, check_quarantine_share, validate
+from leadscore.files import FILE_MODE
+from leadscore.files import private_dir as make_private_dir
 from leadscore.settings import Settings
 from leadscore.slate.client import FetchResult, Page, SlateClient, format_wire_datetime
 from leadscore.slate.queries import INTERACTIONS, LEADS, PERSONS, QuerySpec

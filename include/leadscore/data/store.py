@@ -30,105 +30,44 @@ person's lead and interactions.
 from __future__ import annotations
 
 import json
-import os
-import re
-import tempfile
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.data.clean import empty_interactions, empty_leads, latest_leads
-from leadscore.data.tables import INTERACTION_COLUMNS, LEAD_COLUMNS
-from leadscore.files import FILE_MODE, atomic_write
+from leadscore.data.clean import latest_leads
+from leadscore.data.contracts import (
+    CONTRACTS,
+    FIRST_SEEN,
+    INTERVAL_NAME,
+    conform,
+    contract_table,
+    empty_frame,
+    interval_name,
+    parse_stamp,
+    spec_of,
+    to_utc_naive,
+)
+from leadscore.data.seen import SeenLookup
+from leadscore.data.staged import StagedParquet, parquet_bytes_writer
+from leadscore.files import atomic_write
 from leadscore.files import commit as _commit
-from leadscore.files import private_dir as make_private_dir
 from leadscore.files import stage as _stage
 from leadscore.settings import Settings
-from leadscore.slate.queries import INTERACTIONS, LEADS, PERSONS, QUERIES, QuerySpec
+from leadscore.slate.queries import INTERACTIONS, LEADS, PERSONS, QuerySpec
 
-CONTRACTS: dict[str, dict[str, str]] = {
-    LEADS.name: LEAD_COLUMNS,
-    INTERACTIONS.name: INTERACTION_COLUMNS,
-    PERSONS.name: {"person_guid": "string"},  # tombstones: stored persons Slate no longer lists
-}
-FIRST_SEEN = "first_seen"
 SOURCE_FILE = "source.json"
-# What identifies one version of a row: a lead changes (new `updated`), an interaction or a tombstone does not.
-VERSION_KEYS: dict[str, tuple[str, ...]] = {
-    LEADS.name: ("person_guid", "updated"),
-    INTERACTIONS.name: ("interaction_guid",),
-    PERSONS.name: ("person_guid",),
-}
-_NAME = re.compile(r"^(\d{8}(?:T\d{6})?)_(\d{8}(?:T\d{6})?)$")
-
-
-def to_utc_naive(value: datetime | pd.Timestamp | str) -> pd.Timestamp:
-    """A timestamp as tz-naive UTC (aware values are converted, naive ones taken as UTC)."""
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(UTC).tz_localize(None)
-    return ts
-
-
-def interval_stamp(value: datetime | pd.Timestamp | str) -> str:
-    """``YYYYMMDD`` of a bound at midnight, else ``YYYYMMDDTHHMMSS`` (UTC)."""
-    ts = to_utc_naive(value)
-    return ts.strftime("%Y%m%d") if ts == ts.normalize() else ts.strftime("%Y%m%dT%H%M%S")
-
-
-def interval_name(start: datetime | pd.Timestamp | str, end: datetime | pd.Timestamp | str) -> str:
-    """The file stem of an interval: ``<start>_<end>``. Raises ValueError unless start < end."""
-    s, e = to_utc_naive(start), to_utc_naive(end)
-    if not s < e:
-        raise ValueError(f"interval start {s} must be before its end {e}")
-    return f"{interval_stamp(s)}_{interval_stamp(e)}"
-
-
-def _parse_stamp(text: str) -> pd.Timestamp:
-    return pd.Timestamp(datetime.strptime(text, "%Y%m%dT%H%M%S" if "T" in text else "%Y%m%d"))
-
-
-def _spec(query: QuerySpec | str) -> QuerySpec:
-    name = query if isinstance(query, str) else query.name
-    if name not in CONTRACTS:
-        raise ValueError(f"unknown query {name!r}; known: {sorted(CONTRACTS)}")
-    return QUERIES[name]
-
-
-def stored_columns(query: QuerySpec | str) -> dict[str, str]:
-    """The columns of a stored extract: the query's cleaned contract plus ``first_seen``."""
-    return {**CONTRACTS[_spec(query).name], FIRST_SEEN: "datetime64[us]"}
-
-
-def conform(query: QuerySpec | str, frame: pd.DataFrame, stored: bool = False) -> pd.DataFrame:
-    """``frame`` restricted to the query's cleaned contract (order and dtypes), rows sorted by the key.
-
-    Args:
-        query: query (or name). frame: the rows. stored: keep ``first_seen`` too (the stored layout).
-    Raises:
-        KeyError: a contract column is missing.
-    """
-    spec = _spec(query)
-    contract = stored_columns(spec) if stored else CONTRACTS[spec.name]
-    missing = [c for c in contract if c not in frame.columns]
-    if missing:
-        raise KeyError(f"{spec.name} frame lacks contract columns {missing}")
-    out = frame[list(contract)].astype(contract)
-    return out.sort_values(spec.key, kind="stable").reset_index(drop=True)
 
 
 def _union_interactions(parts: list[pd.DataFrame], key: str) -> pd.DataFrame:
     """The union of several intervals' interactions, one row per key (a later interval wins).
 
-    Only rows stamped inside the time range two parts share can repeat (weekly intervals are disjoint; a
-    full-history pull overlaps a week backfilled after it), so the de-duplication runs on those rows alone instead
-    of on every key (22 s at 25M rows when nothing overlaps).
+    Only rows stamped inside the time range two parts share can repeat (consecutive weeks share their overlap
+    days; a full-history pull overlaps a week backfilled after it), so the de-duplication runs on those rows alone
+    instead of on every key (22 s at 25M rows when nothing overlaps).
     """
     ranges = [(p["occurred"].min(), p["occurred"].max()) for p in parts]
     both = pd.concat(parts, ignore_index=True)
@@ -155,182 +94,6 @@ def _drop_dead(frame: pd.DataFrame, dead: pd.Index) -> pd.DataFrame:
     if not len(dead) or not len(frame):
         return frame
     return frame[~frame["person_guid"].isin(dead)].reset_index(drop=True)
-
-
-def _parquet_bytes_writer(table: pa.Table) -> Callable[[IO[bytes]], None]:
-    def write(fh: IO[bytes]) -> None:
-        pq.write_table(table, fh, compression="zstd", use_dictionary=True, write_statistics=True)
-
-    return write
-
-
-# pyarrow's default row-group length (ParquetWriter.write_table with row_group_size=None, as write_table uses it).
-PARQUET_ROW_GROUP_ROWS = 1024 * 1024
-
-
-def contract_table(query: QuerySpec | str, frame: pd.DataFrame, stored: bool = False) -> pa.Table:
-    """``frame`` conformed to the query's contract (see :func:`conform`) as an Arrow table.
-
-    ``stored=True`` keeps ``first_seen``: the table the store writes.
-    """
-    return pa.Table.from_pandas(conform(query, frame, stored=stored), preserve_index=False)
-
-
-def _version_ids(name: str, frame: pd.DataFrame) -> pd.Index:
-    """One string per row naming its version (see VERSION_KEYS)."""
-    keys = VERSION_KEYS[name]
-    ids = frame[keys[0]].astype("string")
-    for col in keys[1:]:
-        stamp = pd.to_datetime(frame[col]).astype("datetime64[us]").astype("int64").astype("string")
-        ids = ids + "|" + stamp
-    return pd.Index(ids.to_numpy(dtype=object))
-
-
-def _read_seen(path: Path, name: str, end: pd.Timestamp, filters: list | None = None) -> pd.DataFrame:
-    """The version keys and ``first_seen`` of one stored extract (files without the column: the interval's end)."""
-    have = pq.read_schema(path).names
-    cols = [*VERSION_KEYS[name], *([FIRST_SEEN] if FIRST_SEEN in have else [])]
-    frame = pq.read_table(path, columns=cols, filters=filters).to_pandas()
-    if FIRST_SEEN not in frame:
-        frame[FIRST_SEEN] = end
-    return frame
-
-
-class SeenLookup:
-    """When each row of one interval's new extract first became known (the rule is in the module doc).
-
-    Args:
-        store: the store. query: the query (or name). interval_start, interval_end: the interval being written.
-    """
-
-    def __init__(self, store: ExtractStore, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> None:
-        self.name = _spec(query).name
-        self.end = to_utc_naive(interval_end)
-        self.previous: pd.Series | None = None
-        self.later: pd.Series | None = None
-        path = store.path(self.name, interval_start, interval_end)
-        if not path.is_file():
-            return  # first write of the interval: everything is first seen at its end
-        prev = _read_seen(path, self.name, self.end)
-        self.previous = pd.Series(prev[FIRST_SEEN].to_numpy(), index=_version_ids(self.name, prev))
-        self.previous = self.previous[~self.previous.index.duplicated()]
-        later = [
-            _read_seen(store.path(self.name, s, e), self.name, e)
-            for s, e in store.intervals(self.name)
-            if e > self.end and interval_name(s, e) != path.stem
-        ]
-        if later:
-            both = pd.concat(later, ignore_index=True)
-            self.later = pd.Series(both[FIRST_SEEN].to_numpy(), index=_version_ids(self.name, both))
-            self.later = self.later.groupby(level=0).min()
-
-    def assign(self, frame: pd.DataFrame) -> np.ndarray:
-        """``first_seen`` (datetime64[us]) of each row of ``frame`` (which holds the query's version keys)."""
-        out = np.full(len(frame), np.datetime64(self.end, "us"))
-        if self.previous is None or not len(frame):
-            return out
-        ids = _version_ids(self.name, frame)
-        found = self.previous.reindex(ids).to_numpy(dtype="datetime64[us]")
-        if self.later is not None:
-            later = self.later.reindex(ids).to_numpy(dtype="datetime64[us]")
-            found = np.where(np.isnat(found), later, found)
-        return np.where(np.isnat(found), out, found)
-
-    def with_seen(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` with its ``first_seen`` column set by :meth:`assign`."""
-        return frame.assign(**{FIRST_SEEN: self.assign(frame)})
-
-
-class StagedParquet:
-    """One extract written in pieces into a temp file beside its target, giving the bytes ``write`` would give.
-
-    Rows are appended as Arrow tables already in the stored layout (``contract_table(..., stored=True)``) and in the key
-    order; they are cut into row groups of PARQUET_ROW_GROUP_ROWS, each written as one contiguous chunk, which is how
-    ``pq.write_table`` lays out the whole table. :meth:`finish` returns ``(temp, target)`` for
-    :meth:`ExtractStore.write_many`; :meth:`abort` removes the temp file. Memory: at most one row group buffered.
-
-    Args:
-        target: the extract's final path (its folder is created 0700). query: the query (or name), for the schema.
-    """
-
-    def __init__(self, target: Path, query: QuerySpec | str) -> None:
-        self.target = Path(target)
-        self.spec = _spec(query)
-        make_private_dir(self.target.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
-        self.tmp = Path(tmp)
-        try:
-            os.fchmod(fd, FILE_MODE)
-            self._fh: IO[bytes] = os.fdopen(fd, "wb")
-        except BaseException:
-            os.close(fd)
-            self.tmp.unlink(missing_ok=True)
-            raise
-        self._writer: pq.ParquetWriter | None = None
-        self._pending: list[pa.Table] = []
-        self._pending_rows = 0
-        self.rows = 0
-
-    def append(self, table: pa.Table) -> None:
-        """Append rows (contract schema, continuing the key order). Raises ValueError on a schema mismatch."""
-        if table.num_rows == 0:
-            return
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(
-                self._fh, table.schema, compression="zstd", use_dictionary=True, write_statistics=True
-            )
-        self._pending.append(table)
-        self._pending_rows += table.num_rows
-        self.rows += table.num_rows
-        while self._pending_rows >= PARQUET_ROW_GROUP_ROWS:
-            self._flush(PARQUET_ROW_GROUP_ROWS)
-
-    def _flush(self, rows: int) -> None:
-        assert self._writer is not None
-        buffered = pa.concat_tables(self._pending)
-        self._writer.write_table(buffered.slice(0, rows).combine_chunks(), row_group_size=PARQUET_ROW_GROUP_ROWS)
-        rest = buffered.slice(rows)
-        self._pending = [rest] if rest.num_rows else []
-        self._pending_rows = rest.num_rows
-
-    def finish(self) -> tuple[Path, Path]:
-        """Write the last row group, close and fsync the temp file; returns ``(temp, target)`` (again if repeated)."""
-        if self._fh.closed:
-            return self.tmp, self.target
-        try:
-            if self._writer is None:  # no rows at all: the same bytes as writing the empty contract frame
-                empty = _empty(self.spec.name).assign(**{FIRST_SEEN: pd.Series([], dtype="datetime64[us]")})
-                _parquet_bytes_writer(contract_table(self.spec, empty, stored=True))(self._fh)
-            else:
-                if self._pending_rows:
-                    self._flush(self._pending_rows)
-                self._writer.close()
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-        except BaseException:
-            self.abort()
-            raise
-        return self.tmp, self.target
-
-    def abort(self) -> None:
-        """Close and remove the temp file (the target is untouched)."""
-        try:
-            if self._writer is not None and self._writer.is_open:
-                self._writer.close()
-        except Exception:  # closing a half-written file may fail; the file is removed anyway
-            pass
-        finally:
-            self._pending = []
-            if not self._fh.closed:
-                self._fh.close()
-            self.tmp.unlink(missing_ok=True)
-
-
-def _empty(query: str) -> pd.DataFrame:
-    if query == PERSONS.name:
-        return pd.DataFrame({"person_guid": pd.Series([], dtype="string")})
-    return empty_leads() if query == LEADS.name else empty_interactions()
 
 
 class SourceMismatchError(RuntimeError):
@@ -363,11 +126,11 @@ class ExtractStore:
 
     def path(self, query: QuerySpec | str, start: Any, end: Any) -> Path:
         """The Parquet file of ``query`` for the interval ``[start, end)``."""
-        return self.root / _spec(query).name / f"{interval_name(start, end)}.parquet"
+        return self.root / spec_of(query).name / f"{interval_name(start, end)}.parquet"
 
     def quarantine_path(self, query: QuerySpec | str, start: Any, end: Any) -> Path:
         """The quarantine CSV of ``query`` for the interval."""
-        return self.quarantine_dir / _spec(query).name / f"{interval_name(start, end)}.csv"
+        return self.quarantine_dir / spec_of(query).name / f"{interval_name(start, end)}.csv"
 
     def summary_path(self, start: Any, end: Any) -> Path:
         """The data-quality summary JSON of the interval."""
@@ -376,12 +139,12 @@ class ExtractStore:
     # -- extracts ----------------------------------------------------------------------------------------------
 
     def _stage_extract(self, query: QuerySpec | str, start: Any, end: Any, frame: pd.DataFrame) -> tuple[Path, Path]:
-        spec = _spec(query)
+        spec = spec_of(query)
         if FIRST_SEEN not in frame.columns:
             frame = SeenLookup(self, spec, start, end).with_seen(frame)
         table = contract_table(spec, frame, stored=True)
         target = self.path(spec, start, end)
-        return _stage(target, _parquet_bytes_writer(table)), target
+        return _stage(target, parquet_bytes_writer(table)), target
 
     def write(self, query: QuerySpec | str, interval_start: Any, interval_end: Any, frame: pd.DataFrame) -> Path:
         """Write (or replace whole) the interval's extract of ``query``, atomically.
@@ -440,14 +203,14 @@ class ExtractStore:
 
     def intervals(self, query: QuerySpec | str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         """The intervals ``(start, end)`` stored for ``query``, sorted by start then end."""
-        folder = self.root / _spec(query).name
+        folder = self.root / spec_of(query).name
         if not folder.is_dir():
             return []
         out = []
         for p in folder.glob("*.parquet"):
-            m = _NAME.match(p.stem)
+            m = INTERVAL_NAME.match(p.stem)
             if m:
-                out.append((_parse_stamp(m.group(1)), _parse_stamp(m.group(2))))
+                out.append((parse_stamp(m.group(1)), parse_stamp(m.group(2))))
         return sorted(out)
 
     def has_interval(self, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> bool:
@@ -461,7 +224,7 @@ class ExtractStore:
 
     def read(self, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> pd.DataFrame:
         """The interval's extract of ``query`` in its contract. Raises FileNotFoundError naming the file."""
-        spec = _spec(query)
+        spec = spec_of(query)
         path = self.path(spec, interval_start, interval_end)
         if not path.is_file():
             raise FileNotFoundError(f"no {spec.name} extract for {interval_name(interval_start, interval_end)}: {path}")
@@ -510,7 +273,7 @@ class ExtractStore:
         Returns:
             A frame in the query's contract (or the requested columns), sorted by key; empty when nothing is stored.
         """
-        spec = _spec(query)
+        spec = spec_of(query)
         skip = interval_name(*exclude) if exclude else None
         cut = None if as_of is None else to_utc_naive(as_of)
         frames = []
@@ -521,13 +284,13 @@ class ExtractStore:
         dead = pd.Index([], dtype=object) if spec.name == PERSONS.name else self.dead_persons(cut, exclude)
         if columns is not None:
             if not frames:
-                return _empty(spec.name)[columns]
+                return empty_frame(spec.name)[columns]
             both = pd.concat(frames, ignore_index=True).drop_duplicates(spec.key)
             if len(dead) and "person_guid" in both:
                 both = both[~both["person_guid"].isin(dead)]
             return both.sort_values(spec.key).reset_index(drop=True)
         if not frames:
-            return _empty(spec.name)
+            return empty_frame(spec.name)
         contract = CONTRACTS[spec.name]
         parts = [f[list(contract)].astype(contract) for f in frames]
         if spec.name != INTERACTIONS.name:
