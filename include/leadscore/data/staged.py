@@ -32,7 +32,7 @@ PARQUET_ROW_GROUP_ROWS = 1024 * 1024
 class StagedParquet:
     """One extract written in pieces into a temp file beside its target, giving the bytes ``write`` would give.
 
-    Rows are appended as Arrow tables already in the stored layout (``contract_table(..., stored=True)``) and in the key
+    Rows are appended as Arrow tables already in the stored layout (the contract plus ``first_seen``) and in the key
     order; they are cut into row groups of PARQUET_ROW_GROUP_ROWS, each written as one contiguous chunk, which is how
     ``pq.write_table`` lays out the whole table. :meth:`finish` returns ``(temp, target)`` for
     :meth:`ExtractStore.write_many`; :meth:`abort` removes the temp file. Memory: at most one row group buffered.
