@@ -90,16 +90,6 @@ def contract_table(query: QuerySpec | str, frame: pd.DataFrame, stored: bool = F
     return pa.Table.from_pandas(conform(query, frame, stored=stored), preserve_index=False)
 
 
-def version_ids(name: str, frame: pd.DataFrame) -> pd.Index:
-    """One string per row naming its version (see VERSION_KEYS)."""
-    keys = VERSION_KEYS[name]
-    ids = frame[keys[0]].astype("string")
-    for col in keys[1:]:
-        stamp = pd.to_datetime(frame[col]).astype("datetime64[us]").astype("int64").astype("string")
-        ids = ids + "|" + stamp
-    return pd.Index(ids.to_numpy(dtype=object))
-
-
 def empty_frame(query: str) -> pd.DataFrame:
     if query == PERSONS.name:
         return pd.DataFrame({"person_guid": pd.Series([], dtype="string")})

@@ -447,12 +447,11 @@ def extract_interval(
         late = 0
         for piece in runs.merge():
             # first_seen is added in Arrow: a pandas round trip of every piece costs ~20 s at 25M rows
-            keys = pd.DataFrame({INTERACTIONS.key: piece.column(INTERACTIONS.key).to_pandas()})
             if since is not None:
-                fresh = ~keys[INTERACTIONS.key].isin(stored_before).to_numpy()
+                fresh = ~piece.column(INTERACTIONS.key).to_pandas().isin(stored_before).to_numpy()
                 occurred = piece.column("occurred").to_numpy().astype("datetime64[us]")
                 late += int((fresh & (occurred < start.to_datetime64())).sum())
-            staged.append(piece.append_column(FIRST_SEEN, pa.array(seen.assign(keys), type=pa.timestamp("us"))))
+            staged.append(piece.append_column(FIRST_SEEN, pa.array(seen.assign(piece), type=pa.timestamp("us"))))
         runs.remove()
         streamed.rows_out = staged.rows
         staged.finish()
