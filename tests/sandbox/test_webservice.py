@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import requests
 
+from leadscore.sandbox.dirt import WireDirt
 from leadscore.slate.keyorder import NIL_GUID, order_key_function, sqlserver_order_key, text_order_key
 from leadscore.slate.queries import INTERACTIONS, LEADS, MAX_PAGE_ROWS
 
@@ -40,6 +41,21 @@ def all_pages(sandbox, query: str, limit: int, **params) -> list[list[dict]]:
         pages.append(rows)
         after = rows[-1][key]
     raise AssertionError("paging did not end")
+
+
+@pytest.fixture(autouse=True)
+def clean_wire(request, sandbox_session):
+    """These tests check paging and filtering on the stored values: serve them without the real-answer variants
+    (tests/sandbox/test_wire_variants.py covers those)."""
+    handles = [sandbox_session]
+    if "sandbox_text_order" in request.fixturenames:
+        handles.append(request.getfixturevalue("sandbox_text_order"))
+    saved = [handle.web.wire for handle in handles]
+    for handle in handles:
+        handle.web.wire = WireDirt.none()
+    yield
+    for handle, wire in zip(handles, saved, strict=True):
+        handle.web.wire = wire
 
 
 @pytest.fixture(scope="module")
@@ -488,3 +504,11 @@ def test_persons_lists_existing_non_test_persons(sandbox, frames):
     keep = (people["_created"] < until) & ~(people["_gone"] < until).fillna(False) & (tags.fillna("") != "test")
     served = [r["person_guid"] for r in _served(sandbox, "persons", None, until, 10_000)]
     assert Counter(served) == Counter(people.loc[keep, "person_guid"].str.lower())
+
+
+def test_datetime_variants_leave_impossible_dates_as_they_are():
+    from leadscore.sandbox.wire_variants import _datetime_variants
+
+    values = pa.array(["2025-02-30T10:00:00", "2025-03-01T10:00:00"], type=pa.large_string())
+    out = _datetime_variants(values, np.array([True, True]), np.array([True, True]), np.array([0, 2]), "UTC")
+    assert out.to_pylist() == ["2025-02-30T10:00:00", "2025-03-01T10:00:00.00Z"]

@@ -37,8 +37,9 @@ def fetch_persons(client: SlateClient, settings: Settings, until: pd.Timestamp) 
     Raises:
         SlateError: the query failed (nothing is stored for the interval then).
     """
-    fetched = client.fetch_all(PERSONS, None, until, settings.page_size)
-    result = validate(PERSONS, fetched.frame, not_after=until)
+    zone = settings.slate_timezone  # until is sent as the instance's wall time, as for the other queries
+    fetched = client.fetch_all(PERSONS, None, until, settings.page_size, zone)
+    result = validate(PERSONS, fetched.frame, not_after=until, timezone=zone)
     log.info(
         "persons: %d rows fetched, %d quarantined %s", fetched.rows, len(result.quarantined), result.counts_by_reason
     )
