@@ -507,6 +507,8 @@ def test_persons_lists_existing_non_test_persons(sandbox, frames):
 
 
 def test_datetime_variants_leave_impossible_dates_as_they_are():
+    import pyarrow as pa
+
     from leadscore.sandbox.wire_variants import _datetime_variants
 
     values = pa.array(["2025-02-30T10:00:00", "2025-03-01T10:00:00"], type=pa.large_string())
