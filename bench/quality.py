@@ -233,8 +233,9 @@ def run_seed(leads: int, seed: int, anticipation: float = 0.6, extras: bool = Tr
     """Everything for one seed: the candidates, the ceiling, the gap references and the naive baseline."""
     from leadscore.model.evaluate import evaluate_scores
     from leadscore.model.train import train_and_evaluate
-    from leadscore.model.training_set import attach_truth, build_landmarks, time_split
+    from leadscore.model.training_set import build_landmarks, time_split
     from leadscore.settings import Settings
+    from leadscore.tasks.ceiling import attach_truth
 
     started = time.perf_counter()
     settings = Settings()

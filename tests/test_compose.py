@@ -24,6 +24,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
+SANDBOX_OVERRIDE = ROOT / "docker-compose.sandbox.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA_FILE = ROOT / "tests" / "resources" / "compose-spec.schema.json"
 AIRFLOW_VERSION = "3.3.2"
@@ -352,7 +353,6 @@ def test_bind_mount_sources_exist_and_named_volumes_are_declared(compose: dict[s
 
 def test_project_mounts_match_airflow_settings(compose: dict[str, Any]) -> None:
     """dags/, plugins/, include/ are mounted where AIRFLOW__CORE__*_FOLDER and PYTHONPATH say; state is on volumes."""
-    from leadscore.settings import Settings
 
     airflow = {name: s for name, s in services(compose).items() if is_airflow_service(s)}
     assert {
@@ -374,9 +374,8 @@ def test_project_mounts_match_airflow_settings(compose: dict[str, Any]) -> None:
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false", name
         home = env["LEADSCORE_HOME"]
         assert targets.get(home, {}).get("type") == "volume", f"{name}: LEADSCORE_HOME {home} is not a named volume"
-        sandbox_dir = str(Settings(home=Path(home)).sandbox_dir)
-        assert targets.get(sandbox_dir, {}).get("source") == "sandbox-data", (
-            f"{name}: no sandbox volume at {sandbox_dir}"
+        assert not any(m["source"] == "sandbox-data" for m in mounts(service)), (
+            f"{name}: the sandbox volume is mounted outside the sandbox profile"
         )
         assert env["LEADSCORE_MLFLOW_TRACKING_URI"] == "http://mlflow:5000", name
         assert service.get("env_file") == ".env", f"{name}: the connections must come from .env"
@@ -609,12 +608,54 @@ def test_airflow_image_and_requirements_agree(compose: dict[str, Any]) -> None:
     )
 
 
+def merge_override(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``docker compose -f base -f override``'s merge for what the override uses: services' volumes by target."""
+    merged = copy.deepcopy(base)
+    for name, extra in override.get("services", {}).items():
+        service = merged["services"][name]  # an override never adds a service here
+        by_target = {m["target"]: item for m, item in zip(mounts(service), service.get("volumes") or [], strict=True)}
+        for m, item in zip(mounts(extra), extra.get("volumes") or [], strict=True):
+            by_target[m["target"]] = item
+        service["volumes"] = list(by_target.values())
+        for key, value in extra.items():
+            if key != "volumes":
+                service[key] = value
+    return merged
+
+
+def test_sandbox_runs_only_under_its_profile_with_its_volume(
+    compose: dict[str, Any], schema: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    from leadscore.settings import Settings
+
+    assert services(compose)["sandbox"].get("profiles") == ["sandbox"]
+    for name, service in services(compose).items():
+        if name != "sandbox":
+            assert "sandbox" not in (service.get("depends_on") or {}), f"{name} depends on the sandbox"
+    override = interpolate(yaml.safe_load(SANDBOX_OVERRIDE.read_text()), env_example, set())
+    errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(override)]
+    assert not errors, errors
+    merged = merge_override(compose, override)
+    runs_tasks = {"airflow-scheduler", "airflow-worker"}
+    assert set(override["services"]) == runs_tasks
+    for name in runs_tasks:
+        service = merged["services"][name]
+        home = environment(service)["LEADSCORE_HOME"]
+        target = {m["target"]: m for m in mounts(service)}.get(str(Settings(home=Path(home)).sandbox_dir))
+        assert target and target["source"] == "sandbox-data" and target["read_only"], name
+        assert {m["target"] for m in mounts(compose["services"][name])} < {m["target"] for m in mounts(service)}
+    text = ENV_EXAMPLE.read_text()
+    assert (
+        "# COMPOSE_PROFILES=sandbox" in text and f"# COMPOSE_FILE={COMPOSE_FILE.name}:{SANDBOX_OVERRIDE.name}" in text
+    )
+
+
 def test_celery_profile(compose: dict[str, Any]) -> None:
     all_services = services(compose)
     for name in CELERY_SERVICES:
         assert all_services[name].get("profiles") == ["celery"], f"{name} must carry profiles: [celery]"
     for name, service in all_services.items():
-        if name in CELERY_SERVICES:
+        if name in CELERY_SERVICES or name == "sandbox":
             continue
         assert not service.get("profiles"), f"{name} belongs to the default stack"
         for dependency, condition in (service.get("depends_on") or {}).items():

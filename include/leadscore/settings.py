@@ -60,6 +60,13 @@ class Settings:
     quarantine_max_share: float = field(
         default=0.02, metadata={"doc": "Fail the data run when more than this share of rows is quarantined"}
     )
+    extract_overlap_days: int = field(
+        default=14,
+        metadata={
+            "doc": "Each weekly pull re-reads this many days before its week, so records that reach Slate late "
+            "(backdated imports, activities logged days after) are still stored"
+        },
+    )
     landmark_days: tuple[int, ...] = field(
         default=(0, 1, 3, 7, 14, 30, 60, 90, 180, 270),
         metadata={"doc": "Lead-age landmarks (days) of the training rows"},
@@ -321,6 +328,8 @@ def _check(s: Settings) -> None:
         date.fromisoformat(s.start_date)
     except ValueError as exc:
         raise SettingsError(f"LEADSCORE_START_DATE={s.start_date!r} is not an ISO date (YYYY-MM-DD)") from exc
+    if not 0 <= s.extract_overlap_days <= 366:
+        raise SettingsError(f"LEADSCORE_EXTRACT_OVERLAP_DAYS must be in 0..366, got {s.extract_overlap_days}")
     if s.sandbox_key_order not in ("sqlserver", "text"):
         raise SettingsError(f"LEADSCORE_SANDBOX_KEY_ORDER must be sqlserver or text, got {s.sandbox_key_order!r}")
     for variable, name in (

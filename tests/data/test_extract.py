@@ -44,13 +44,19 @@ def test_weekly_extracts_are_incremental_idempotent_and_union_to_a_full_pull(
 
     sandbox.web.clear_request_log()
     second = extract_interval(client, store, settings, *W2)
-    assert not second.full_history and second.since == "2026-11-09T00:00:00"
+    # The pull re-reads the overlap (14 days before the week) of leads and interactions; persons are listed whole.
+    assert not second.full_history and second.since == "2026-10-26T00:00:00" and second.overlap_days == 14
     sent = [e["params"] for e in sandbox.web.request_log()]
-    assert {(p["since"], p["until"]) for p in sent} == {("2026-11-09T00:00:00", "2026-11-16T00:00:00")}
+    assert {(p.get("since"), p["until"]) for p in sent} == {
+        ("2026-10-26T00:00:00", "2026-11-16T00:00:00"),
+        (None, "2026-11-16T00:00:00"),
+    }
     week = store.read(INTERACTIONS, *W2)
     assert len(week) == second.new_interactions > 0
-    assert week["occurred"].between(W2[0], W2[1], inclusive="left").all()  # only that week's interactions
-    assert second.new_leads + second.changed_leads == second.leads.rows_out
+    assert week["occurred"].between(pd.Timestamp(second.since), W2[1], inclusive="left").all()
+    assert (week["occurred"] < W2[0]).any()  # the overlap was read again
+    assert second.new_leads + second.changed_leads + second.reread_leads == second.leads.rows_out
+    assert second.reread_leads > 0 and second.persons is not None and second.persons.rows_in > 0
     assert store.intervals(LEADS) == [W1, W2] == store.intervals(INTERACTIONS)
 
     summary = store.read_summary(*W2)
@@ -63,7 +69,7 @@ def test_weekly_extracts_are_incremental_idempotent_and_union_to_a_full_pull(
     assert not extract_interval(client, store, settings, *W2).full_history
     assert extract_interval(client, store, settings, *W1).full_history  # still no earlier extract
     after = {**snapshot(store.root), **snapshot(store.quarantine_dir)}
-    assert after == before and len(after) == 8
+    assert after == before and len(after) == 12  # leads, interactions, persons: 2 extracts + 2 quarantine each
 
     full = ExtractStore(tmp_path / "full" / "extracts", tmp_path / "full" / "q", tmp_path / "full" / "dq")
     assert extract_interval(client, full, settings, *W2, full_history=True).full_history
@@ -88,7 +94,7 @@ def test_failure_of_either_query_stores_nothing(sandbox: Any, env: tuple) -> Non
 
 def test_too_many_quarantined_rows_fail_before_storing(sandbox: Any, env: tuple) -> None:
     client, store, settings = env
-    settings = settings.replace(page_size=10)
+    settings = settings.replace(page_size=10, extract_overlap_days=0)
     interval = (pd.Timestamp("2026-10-01"), pd.Timestamp("2026-11-01"))
     # Ten leads of the second page arrive without origin_date: far above the 2 % bound.
     sandbox.web.faults.set("drop_column", query="leads", page=2, column="origin_date")
@@ -198,15 +204,16 @@ def test_an_instance_in_new_york_gets_wall_time_windows_and_the_store_holds_utc(
 ) -> None:
     from tests.fixtures_sandbox import web_service_in_zone
 
-    settings = Settings(home=tmp_path / "home", slate_timezone="America/New_York")
+    settings = Settings(home=tmp_path / "home", slate_timezone="America/New_York", extract_overlap_days=0)
     store = ExtractStore.from_settings(settings)
     with web_service_in_zone(sandbox_data_dir, "America/New_York") as (web, config):
         client = SlateClient(config, sleep=FakeSleep())
         extract_interval(client, store, settings, *W1)
         web.clear_request_log()
         summary = extract_interval(client, store, settings, *W2)
-        sent = {(e["params"]["since"], e["params"]["until"]) for e in web.request_log()}
-    assert sent == {("2026-11-08T19:00:00", "2026-11-15T19:00:00")}  # EST: the UTC week's bounds as wall time
+        sent = {(e["params"].get("since"), e["params"]["until"]) for e in web.request_log()}
+    # EST: the UTC week's bounds as wall time (persons: the whole list as of the same until)
+    assert sent == {("2026-11-08T19:00:00", "2026-11-15T19:00:00"), (None, "2026-11-15T19:00:00")}
     assert (summary.since, summary.until) == ("2026-11-09T00:00:00", "2026-11-16T00:00:00")
     assert (summary.timezone, summary.wire_since, summary.wire_until) == (
         "America/New_York",

@@ -90,11 +90,17 @@ def test_second_week_pulls_only_its_interval(env, dags):
     states = run(dags["lead_data"], WEEK2_END)
     assert set(states.values()) == {"success"}, states
     log = env["sandbox"].web.request_log()
-    assert log and all(e["params"]["since"].startswith("2026-11-16") for e in log)
+    # leads and interactions re-read the 14-day overlap before the week; persons is the whole list
+    data = [e for e in log if e["query"] in ("leads", "interactions")]
+    assert data and all(e["params"]["since"].startswith("2026-11-02") for e in data)
+    assert all("since" not in e["params"] for e in log if e["query"] == "persons")
+    assert {e["query"] for e in log} == {"leads", "interactions", "persons"}
     assert all(e["params"]["until"].startswith("2026-11-23") for e in log)
     week = pd.read_parquet(extracts(env["home"], "interactions") / "20261116_20261123.parquet")
     assert len(week) > 0
-    assert week["occurred"].min() >= pd.Timestamp("2026-11-16") and week["occurred"].max() < pd.Timestamp("2026-11-23")
+    assert week["occurred"].min() >= pd.Timestamp("2026-11-02") and week["occurred"].max() < pd.Timestamp("2026-11-23")
+    assert (week["first_seen"] == pd.Timestamp("2026-11-23")).all()
+    assert (extracts(env["home"], "persons") / "20261116_20261123.parquet").is_file()
 
 
 def test_rerun_of_a_week_gives_identical_files(env, dags):

@@ -169,7 +169,7 @@ def test_default_holdout_and_errors():
 
 
 def test_attach_truth_uses_each_rows_own_date():
-    from leadscore.model.training_set import attach_truth
+    from leadscore.tasks.ceiling import attach_truth  # the task layer's seam: model/ never imports sandbox/
 
     created = pd.Timestamp("2024-01-01")
     truth = pd.DataFrame(

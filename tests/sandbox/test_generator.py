@@ -59,8 +59,12 @@ def _is_canonical(source: str) -> bool:
 
 
 def test_wire_columns_match_the_contract(big: SandboxData) -> None:
-    assert list(big.leads.columns) == [*LEAD_WIRE, *EXTRA_COLUMNS, "_created", "_app_created"]
-    assert list(big.interactions.columns) == [*INTERACTIONS.column_names, "_occurred"]
+    history = ["_changed", "_new_origin_source", "_new_college_of_interest", "_new_tags", "_gone", "_merged_into"]
+    assert list(big.leads.columns) == [*LEAD_WIRE, *EXTRA_COLUMNS, "_created", "_app_created", *history]
+    assert list(big.interactions.columns) == [
+        *INTERACTIONS.column_names,
+        *("_occurred", "_arrived", "_person_gone", "_merged_into"),
+    ]
     for frame, wire in ((big.leads, [*LEAD_WIRE, *EXTRA_COLUMNS]), (big.interactions, INTERACTIONS.column_names)):
         for col in wire:
             assert frame[col].dtype == "str", col

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 import requests
@@ -29,7 +30,7 @@ def call(sandbox, query: str = "leads", *, auth: object = "ok", h: str | None = 
 
 def all_pages(sandbox, query: str, limit: int, **params) -> list[list[dict]]:
     """Follow the `after` cursor until an empty page; returns the pages."""
-    key = {"leads": LEADS.key, "interactions": INTERACTIONS.key}[query]
+    key = {"leads": LEADS.key, "interactions": INTERACTIONS.key, "persons": "person_guid"}[query]
     pages, after = [], None
     for _ in range(10_000):
         r = call(sandbox, query, limit=limit, after=after, **params)
@@ -65,10 +66,20 @@ def frames(sandbox_data_dir):
 
 
 def expected_leads(leads: pd.DataFrame, since: datetime, until: datetime) -> pd.DataFrame:
-    created = leads["_created"]
-    app = leads["_app_created"]
-    inside = ((created >= since) & (created < until)) | ((app >= since) & (app < until)).fillna(False)
-    return leads[inside.to_numpy(dtype=bool) & leads["person_guid"].notna().to_numpy()]
+    """Leads created, applied or changed in the window that still exist at ``until`` (not merged or deleted)."""
+    inside = np.zeros(len(leads), dtype=bool)
+    for col in ("_created", "_app_created", "_changed"):
+        inside |= ((leads[col] >= since) & (leads[col] < until)).fillna(False).to_numpy(dtype=bool)
+    exists = ~(leads["_gone"] < until).fillna(False).to_numpy(dtype=bool)
+    return leads[inside & exists & leads["person_guid"].notna().to_numpy()]
+
+
+def expected_interactions(interactions: pd.DataFrame, since: datetime, until: datetime) -> pd.DataFrame:
+    """Interactions stamped in the window that reached Slate before ``until`` and whose person was not deleted."""
+    inside = (interactions["_occurred"] >= since) & (interactions["_occurred"] < until)
+    arrived = interactions["_arrived"] < until
+    deleted = (interactions["_person_gone"] < until) & interactions["_merged_into"].isna()
+    return interactions[(inside & arrived & ~deleted).to_numpy(dtype=bool)]
 
 
 # --- auth ---
@@ -148,9 +159,9 @@ def test_interaction_pages_cover_the_window_exactly_once(sandbox, frames):
     since, until = datetime(2025, 1, 1), datetime(2026, 1, 1)
     pages = all_pages(sandbox, "interactions", 1000, since=since.isoformat(), until=until.isoformat())
     served = [row["interaction_guid"] for page in pages for row in page]
-    inside = (interactions["_occurred"] >= since) & (interactions["_occurred"] < until)
+    expected = expected_interactions(interactions, since, until)
     # duplicate interaction records (dirt) share a GUID: each is served once, on the same page as its twins
-    assert Counter(served) == Counter(interactions.loc[inside, "interaction_guid"].str.lower())
+    assert Counter(served) == Counter(expected["interaction_guid"].str.lower())
     assert all(len(page) <= 1000 for page in pages)
 
 
@@ -184,7 +195,8 @@ def test_values_are_strings_and_nulls_are_omitted(sandbox, frames):
     rows = [r for page in all_pages(sandbox, "leads", MAX_PAGE_ROWS) for r in page]
     assert rows
     assert all(isinstance(v, str) for r in rows for v in r.values())
-    no_college = set(leads.loc[leads["college_of_interest"].isna(), "person_guid"].str.lower())
+    none = leads["college_of_interest"].isna() & leads["_new_college_of_interest"].isna()  # also after a change
+    no_college = set(leads.loc[none, "person_guid"].str.lower())
     assert no_college
     assert all("college_of_interest" not in r for r in rows if r["person_guid"] in no_college)
     assert all("_created" not in r and "_app_created" not in r for r in rows)
@@ -376,7 +388,7 @@ def test_text_order_is_a_switch_with_a_matching_connection_string(sandbox_text_o
     pages = all_pages(sandbox_text_order, "leads", 250)
     keys = [row["person_guid"] for page in pages for row in page]
     assert len(pages) > 3 and keys == sorted(keys) != sorted(keys, key=sqlserver_order_key)
-    assert set(keys) == set(leads["person_guid"].dropna().str.lower())
+    assert set(keys) == set(leads.loc[leads["_gone"].isna(), "person_guid"].dropna().str.lower())  # gone: not served
     api = json.loads(sandbox_text_order.connection_uris()["AIRFLOW_CONN_SLATE_API"])
     assert api["extra"]["key_order"] == "text"
     out = io.StringIO()
@@ -423,3 +435,82 @@ def test_the_key_order_switch_is_a_setting_and_a_cli_flag():
     assert _parser().parse_args(["sandbox", "serve"]).key_order is None  # then the setting decides
     with pytest.raises(SystemExit):
         _parser().parse_args(["sandbox", "serve", "--key-order", "binary"])
+
+
+# --- records that change after they were served (sandbox.history) ---
+
+
+def _served(sandbox, query: str, since: datetime | None, until: datetime, limit: int = 5000) -> list[dict]:
+    params = {"until": until.isoformat()} | ({"since": since.isoformat()} if since else {})
+    return [r for p in all_pages(sandbox, query, limit, **params) for r in p]
+
+
+def test_a_late_interaction_is_served_only_after_it_arrives(sandbox, frames):
+    _, interactions = frames
+    late = interactions[interactions["_arrived"] > interactions["_occurred"] + pd.Timedelta(days=2)].iloc[0]
+    guid = str(late["interaction_guid"]).lower()
+    stamp, arrived = late["_occurred"].to_pydatetime(), late["_arrived"].to_pydatetime()
+    before = _served(sandbox, "interactions", stamp, arrived)
+    after = _served(sandbox, "interactions", stamp, arrived + pd.Timedelta(seconds=1))
+    assert guid not in {r["interaction_guid"] for r in before}
+    assert guid in {r["interaction_guid"] for r in after}
+
+
+def test_a_changed_lead_is_served_again_with_its_new_values_and_updated(sandbox, frames):
+    leads, _ = frames
+    changed = leads[leads["_changed"].notna() & leads["_gone"].isna()]
+    lead = changed[changed["_new_origin_source"] != changed["origin_source"]].iloc[0]
+    guid = str(lead["person_guid"]).lower()
+    at = lead["_changed"].to_pydatetime()
+    old = next(r for r in _served(sandbox, "leads", None, at) if r["person_guid"] == guid)
+    window = _served(sandbox, "leads", at, at + pd.Timedelta(days=1))
+    new = next(r for r in window if r["person_guid"] == guid)  # only the change puts it in this window
+    assert old["origin_source"] == lead["origin_source"] and new["origin_source"] == lead["_new_origin_source"]
+    assert new["updated"] == at.strftime("%Y-%m-%dT%H:%M:%S") > old["updated"]
+
+
+def test_merged_and_deleted_persons_disappear_and_interactions_follow_the_survivor(sandbox, frames):
+    leads, interactions = frames
+    people = leads.drop_duplicates("person_guid")
+    merged = people[people["_merged_into"].notna()].iloc[0]
+    deleted = people[people["_gone"].notna() & people["_merged_into"].isna()].iloc[0]
+    end = max(merged["_gone"], deleted["_gone"]).to_pydatetime() + pd.Timedelta(seconds=1)
+    first = min(merged["_gone"], deleted["_gone"]).to_pydatetime()
+    alive_before = {r["person_guid"] for r in _served(sandbox, "persons", None, first)}
+    alive_after = {r["person_guid"] for r in _served(sandbox, "persons", None, end)}
+    for person in (merged, deleted):
+        guid = str(person["person_guid"]).lower()
+        assert guid in alive_before and guid not in alive_after
+        assert guid not in {r["person_guid"] for r in _served(sandbox, "leads", None, end)}
+    assert str(merged["_merged_into"]).lower() in alive_after
+    moved = interactions[interactions["person_guid"] == merged["person_guid"]]
+    if len(moved):
+        row = moved.iloc[0]
+        stamp = row["_occurred"].to_pydatetime()
+        served = _served(sandbox, "interactions", stamp, end)
+        hit = next(r for r in served if r["interaction_guid"] == str(row["interaction_guid"]).lower())
+        assert hit["person_guid"] == str(merged["_merged_into"]).lower()
+    gone = interactions[interactions["person_guid"] == deleted["person_guid"]]
+    served = {r["interaction_guid"] for r in _served(sandbox, "interactions", None, end, 10_000)}
+    assert not set(gone["interaction_guid"].str.lower()) & served
+
+
+def test_persons_lists_existing_non_test_persons(sandbox, frames):
+    leads, _ = frames
+    until = datetime(2026, 6, 1)
+    people = leads.drop_duplicates("person_guid")
+    changed = (people["_changed"] < until).fillna(False)
+    tags = people["tags"].where(~changed, people["_new_tags"])
+    keep = (people["_created"] < until) & ~(people["_gone"] < until).fillna(False) & (tags.fillna("") != "test")
+    served = [r["person_guid"] for r in _served(sandbox, "persons", None, until, 10_000)]
+    assert Counter(served) == Counter(people.loc[keep, "person_guid"].str.lower())
+
+
+def test_datetime_variants_leave_impossible_dates_as_they_are():
+    import pyarrow as pa
+
+    from leadscore.sandbox.wire_variants import _datetime_variants
+
+    values = pa.array(["2025-02-30T10:00:00", "2025-03-01T10:00:00"], type=pa.large_string())
+    out = _datetime_variants(values, np.array([True, True]), np.array([True, True]), np.array([0, 2]), "UTC")
+    assert out.to_pylist() == ["2025-02-30T10:00:00", "2025-03-01T10:00:00.00Z"]

@@ -351,7 +351,13 @@ def test_fetch_pages_yields_pages_in_order(sandbox: Any) -> None:
 
 # -- configuration -----------------------------------------------------------------------------------------------
 
-EXTRA = {"queries": {"leads": {"id": "L", "h": "hl"}, "interactions": {"id": "I", "h": "hi"}}}
+EXTRA = {
+    "queries": {
+        "leads": {"id": "L", "h": "hl"},
+        "interactions": {"id": "I", "h": "hi"},
+        "persons": {"id": "P", "h": "hp"},
+    }
+}
 
 
 def test_config_from_connection_fields() -> None:
@@ -382,6 +388,10 @@ def test_config_repr_hides_secrets() -> None:
         ({"extra": {}}, "'queries'"),
         ({"extra": {"queries": {"leads": {"id": "L", "h": "x"}}}}, "'interactions'"),
         ({"extra": {"queries": {**EXTRA["queries"], "leads": {"id": "L"}}}}, "queries.leads.h"),
+        (
+            {"extra": {"queries": {k: v for k, v in EXTRA["queries"].items() if k != "persons"}}},
+            "slate/sql/persons.sql",
+        ),
         ({"extra": "{not json"}, "not valid JSON"),
         ({"extra": {**EXTRA, "read_timeout": "soon"}}, "'read_timeout'"),
         ({"schema": None, "conn_type": "ftp", "extra": {**EXTRA, "scheme": "ftp"}}, "scheme"),

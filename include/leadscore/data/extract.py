@@ -9,6 +9,10 @@ runs are merged back in key order (first arrival of a repeated interaction kept,
 a staged temp file of the extract, moved into place only when both queries completed. Pages arrive in the server's
 key order, which need not be the store's (``key_order="sqlserver"``, braced GUIDs), hence the merge rather than a
 plain append. Leads (one row per person) are held in memory.
+
+Incremental pulls start ``settings.extract_overlap_days`` before the interval (records that reach Slate late are
+read again and stored once more; the store keeps the latest copy and records when each was first seen), and each
+run also pulls the ``persons`` reconciliation query (see ``data.reconcile``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +34,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from leadscore.data.clean import CleanStats, clean_interactions, clean_leads
-from leadscore.data.store import (
-    FILE_MODE,
-    ExtractStore,
-    StagedParquet,
-    contract_table,
-    interval_name,
-    make_private_dir,
-    to_utc_naive,
-)
+from leadscore.data.contracts import FIRST_SEEN, contract_table, interval_name, to_utc_naive
+from leadscore.data.reconcile import fetch_persons, find_gone
+from leadscore.data.seen import SeenLookup
+from leadscore.data.staged import StagedParquet
+from leadscore.data.store import ExtractStore
 from leadscore.data.validate import ValidationResult, check_quarantine_share, validate
-from leadscore.files import remove_dead_temps
+from leadscore.files import FILE_MODE, remove_dead_temps
+from leadscore.files import private_dir as make_private_dir
 from leadscore.settings import Settings
 from leadscore.slate.client import FetchResult, Page, SlateClient, format_wire_datetime
-from leadscore.slate.queries import INTERACTIONS, LEADS, QuerySpec
+from leadscore.slate.queries import INTERACTIONS, LEADS, PERSONS, QuerySpec
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,16 @@ class IntervalSummary:
     Attributes:
         interval_start, interval_end: the data interval (ISO, tz-naive UTC).
         full_history: whether the whole history up to interval_end was pulled (first run).
-        since, until: the window in UTC (since None on a full-history pull).
+        since, until: the window in UTC (since None on a full-history pull; the interval start minus the overlap
+            otherwise).
         timezone, wire_since, wire_until: the instance's zone and the window as sent, in its wall time.
-        leads, interactions: per-query summaries.
+        leads, interactions, persons: per-query summaries.
         new_leads, changed_leads: leads of this interval absent from / present in the other stored intervals.
+        reread_leads: leads whose version (same ``updated``) was already stored: the overlap read them again.
         new_interactions: interactions stored for this interval.
+        late_interactions: interactions stamped before the interval that no other stored interval holds: they
+            reached Slate after the pull of their own week.
+        gone_persons: stored persons the reconciliation found merged away or deleted (the persons extract).
         seconds: wall time of the whole interval.
         summary_path: where the JSON was written.
     """
@@ -105,7 +111,12 @@ class IntervalSummary:
     timezone: str = "UTC"
     wire_since: str | None = None
     wire_until: str = ""
-    queries: tuple[str, ...] = field(default=(LEADS.name, INTERACTIONS.name))
+    queries: tuple[str, ...] = field(default=(LEADS.name, INTERACTIONS.name, PERSONS.name))
+    persons: QuerySummary | None = None
+    reread_leads: int = 0
+    late_interactions: int = 0
+    gone_persons: int = 0
+    overlap_days: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -117,6 +128,23 @@ class IntervalSummary:
 def has_earlier_extract(store: ExtractStore, interval_start: pd.Timestamp) -> bool:
     """Whether both queries have a stored interval ending at or before ``interval_start``."""
     return all(any(end <= interval_start for _, end in store.intervals(q)) for q in (LEADS, INTERACTIONS))
+
+
+def _stored_keys(store: ExtractStore, start: pd.Timestamp, end: pd.Timestamp, since: pd.Timestamp | None) -> pd.Index:
+    """Interaction GUIDs stamped at or after ``since`` that earlier-ending stored intervals hold (none on a full pull)."""
+    if since is None:
+        return pd.Index([], dtype=object)
+    keys = []
+    for s, e in store.intervals(INTERACTIONS):
+        if e <= since or e > end or (s, e) == (start, end):
+            continue  # an interval ending before the window cannot hold rows stamped inside it
+        table = pq.read_table(
+            store.path(INTERACTIONS, s, e),
+            columns=[INTERACTIONS.key],
+            filters=[("occurred", ">=", since.to_datetime64())],
+        )
+        keys.append(table.column(0).to_pandas())
+    return pd.Index(pd.concat(keys).unique()) if keys else pd.Index([], dtype=object)
 
 
 def _fetch_and_validate(
@@ -401,7 +429,7 @@ def extract_interval(
     start, end = to_utc_naive(interval_start), to_utc_naive(interval_end)
     name = interval_name(start, end)
     full = (not has_earlier_extract(store, start)) if full_history is None else bool(full_history)
-    since = None if full else start
+    since = None if full else start - timedelta(days=settings.extract_overlap_days)
     log.info("interval %s: %s pull, since=%s until=%s", name, "full-history" if full else "incremental", since, end)
 
     zone = settings.slate_timezone
@@ -421,19 +449,34 @@ def extract_interval(
         if interaction_result.quarantined_share > settings.quarantine_max_share:
             path = store.write_rejected(INTERACTIONS, start, end, interaction_result.quarantined)
             check_quarantine_share(interaction_result, settings.quarantine_max_share, INTERACTIONS, path)
+        persons_fetch, persons_result = fetch_persons(client, settings, end)
+        if persons_result.quarantined_share > settings.quarantine_max_share:
+            path = store.write_rejected(PERSONS, start, end, persons_result.quarantined)
+            check_quarantine_share(persons_result, settings.quarantine_max_share, PERSONS, path)
         staged = store.staged_parquet(INTERACTIONS, start, end)
+        seen = SeenLookup(store, INTERACTIONS, start, end)
+        stored_before = _stored_keys(store, start, end, since)
+        late = 0
         for piece in runs.merge():
-            staged.append(piece)
+            # first_seen is added in Arrow: a pandas round trip of every piece costs ~20 s at 25M rows
+            if since is not None:
+                fresh = ~piece.column(INTERACTIONS.key).to_pandas().isin(stored_before).to_numpy()
+                occurred = piece.column("occurred").to_numpy().astype("datetime64[us]")
+                late += int((fresh & (occurred < start.to_datetime64())).sum())
+            staged.append(piece.append_column(FIRST_SEEN, pa.array(seen.assign(piece), type=pa.timestamp("us"))))
         runs.remove()
         streamed.rows_out = staged.rows
         staged.finish()
 
         leads, lead_stats = clean_leads(lead_result.valid)
-        known = store.read_all(LEADS, exclude=(start, end), columns=["person_guid"])["person_guid"]
-        changed = int(leads["person_guid"].isin(known).sum())
+        # The latest stored versions known at this interval's end (a re-run ignores what later intervals brought).
+        known = store.read_all(LEADS, exclude=(start, end), as_of=end)[["person_guid", "updated"]]
+        changed = int(leads["person_guid"].isin(known["person_guid"]).sum())
+        same = leads.merge(known, on=["person_guid", "updated"], how="inner")
+        gone = find_gone(persons_result, pd.concat([known["person_guid"], leads["person_guid"]]))
 
-        paths = {q.name: store.path(q, start, end) for q in (LEADS, INTERACTIONS)}
-        quarantine_paths = {q.name: store.quarantine_path(q, start, end) for q in (LEADS, INTERACTIONS)}
+        paths = {q.name: store.path(q, start, end) for q in (LEADS, INTERACTIONS, PERSONS)}
+        quarantine_paths = {q.name: store.quarantine_path(q, start, end) for q in (LEADS, INTERACTIONS, PERSONS)}
         interaction_stats = CleanStats(
             rows_in=streamed.valid, rows_out=streamed.rows_out, duplicates=streamed.valid - streamed.rows_out
         )
@@ -454,22 +497,38 @@ def extract_interval(
                 str(paths[INTERACTIONS.name]),
                 str(quarantine_paths[INTERACTIONS.name]),
             ),
+            persons=_query_summary(
+                PERSONS,
+                persons_fetch,
+                persons_result,
+                CleanStats(rows_in=len(persons_result.valid), rows_out=len(gone)),
+                str(paths[PERSONS.name]),
+                str(quarantine_paths[PERSONS.name]),
+            ),
             new_leads=len(leads) - changed,
-            changed_leads=changed,
+            changed_leads=changed - len(same),
+            reread_leads=len(same),
             new_interactions=streamed.rows_out,
+            late_interactions=late,
+            gone_persons=len(gone),
+            overlap_days=0 if since is None else settings.extract_overlap_days,
             seconds=round(time.monotonic() - started, 3),
             summary_path=str(store.summary_path(start, end)),
             timezone=zone,
             wire_since=format_wire_datetime(since, zone),
             wire_until=format_wire_datetime(end, zone) or "",
         )
-        # One commit: both extracts, both quarantine files and the summary move into place together (journaled).
+        # One commit: the extracts, the quarantine files and the summary move into place together (journaled).
         store.write_many(
             start,
             end,
-            {LEADS.name: leads},
+            {LEADS.name: leads, PERSONS.name: gone},
             staged_files={INTERACTIONS.name: staged},
-            quarantine={LEADS.name: lead_result.quarantined, INTERACTIONS.name: interaction_result.quarantined},
+            quarantine={
+                LEADS.name: lead_result.quarantined,
+                INTERACTIONS.name: interaction_result.quarantined,
+                PERSONS.name: persons_result.quarantined,
+            },
             summary=summary.as_dict(),
         )
     except BaseException:

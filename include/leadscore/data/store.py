@@ -10,7 +10,23 @@ Layout (all files 0600, directories 0700)::
 replaces its files whole (temp file in the same directory, fsync, ``os.replace``); identical input gives identical
 bytes (rows sorted, no timestamps in the Parquet metadata), so re-runs are idempotent.
 
-An interval's files (both extracts, both quarantine files, the summary) are committed together: the list of moves is
+Each stored row carries ``first_seen``: the end of the interval whose pull first brought it, so that the store can
+answer "what was known at T" (:meth:`ExtractStore.read_all` with ``as_of``). Weekly pulls overlap (they re-read
+``LEADSCORE_EXTRACT_OVERLAP_DAYS`` before their week), so a row may be stored several times; each copy keeps the end
+of its own interval, the earliest copy says when it became known, the latest known copy is the one used. On the first
+write of an interval every row gets the interval's end. On a re-run, rows the previous version of the interval held
+keep their ``first_seen``, and a row new to the interval that a later interval already holds keeps that later
+interval's value: a backfill of week W after week W+1 never makes W+1's late arrivals visible to W. Files written
+before this column existed read as if every row was first seen at its interval's end.
+
+``persons`` extracts hold tombstones: the stored person GUIDs that the reconciliation query no longer lists (merged
+away or deleted in Slate), with the interval that found them. From then on, :meth:`ExtractStore.read_all` drops the
+person's lead and interactions.
+
+``source.json`` beside the query folders records the Slate instance (host) and query GUIDs the extracts came from;
+:meth:`ExtractStore.bind_source` stops a run against another source before anything is written.
+
+An interval's files (its extracts, quarantine files and summary) are committed together: the list of moves is
 written to ``<extracts_dir>/.commit-<start>_<end>.json`` first (a redo journal), then the files are moved into place
 and the journal removed. A process killed between two moves leaves the journal; the next store opened on the folder
 completes the moves before anything is read (``leadscore.files.recover``), so no reader sees an interval half new.
@@ -19,87 +35,45 @@ completes the moves before anything is read (``leadscore.files.recover``), so no
 from __future__ import annotations
 
 import json
-import os
-import re
-import tempfile
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.data.clean import empty_interactions, empty_leads, latest_leads
-from leadscore.data.tables import INTERACTION_COLUMNS, LEAD_COLUMNS
-from leadscore.files import FILE_MODE, atomic_write, remove_dead_temps
+from leadscore.data.clean import latest_leads
+from leadscore.data.contracts import (
+    CONTRACTS,
+    FIRST_SEEN,
+    INTERVAL_NAME,
+    conform,
+    contract_table,
+    empty_frame,
+    interval_name,
+    parse_stamp,
+    spec_of,
+    to_utc_naive,
+)
+from leadscore.data.seen import SeenLookup
+from leadscore.data.staged import StagedParquet, csv_writer, json_writer, parquet_bytes_writer
+from leadscore.files import atomic_write
 from leadscore.files import commit as _commit
-from leadscore.files import private_dir as make_private_dir
 from leadscore.files import recover as _recover_journal
 from leadscore.files import stage as _stage
 from leadscore.settings import Settings
-from leadscore.slate.queries import INTERACTIONS, LEADS, QUERIES, QuerySpec
+from leadscore.slate.queries import INTERACTIONS, LEADS, PERSONS, QuerySpec
 
-CONTRACTS: dict[str, dict[str, str]] = {LEADS.name: LEAD_COLUMNS, INTERACTIONS.name: INTERACTION_COLUMNS}
-_NAME = re.compile(r"^(\d{8}(?:T\d{6})?)_(\d{8}(?:T\d{6})?)$")
-
-
-def to_utc_naive(value: datetime | pd.Timestamp | str) -> pd.Timestamp:
-    """A timestamp as tz-naive UTC (aware values are converted, naive ones taken as UTC)."""
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(UTC).tz_localize(None)
-    return ts
-
-
-def interval_stamp(value: datetime | pd.Timestamp | str) -> str:
-    """``YYYYMMDD`` of a bound at midnight, else ``YYYYMMDDTHHMMSS`` (UTC)."""
-    ts = to_utc_naive(value)
-    return ts.strftime("%Y%m%d") if ts == ts.normalize() else ts.strftime("%Y%m%dT%H%M%S")
-
-
-def interval_name(start: datetime | pd.Timestamp | str, end: datetime | pd.Timestamp | str) -> str:
-    """The file stem of an interval: ``<start>_<end>``. Raises ValueError unless start < end."""
-    s, e = to_utc_naive(start), to_utc_naive(end)
-    if not s < e:
-        raise ValueError(f"interval start {s} must be before its end {e}")
-    return f"{interval_stamp(s)}_{interval_stamp(e)}"
-
-
-def _parse_stamp(text: str) -> pd.Timestamp:
-    return pd.Timestamp(datetime.strptime(text, "%Y%m%dT%H%M%S" if "T" in text else "%Y%m%d"))
-
-
-def _spec(query: QuerySpec | str) -> QuerySpec:
-    name = query if isinstance(query, str) else query.name
-    if name not in CONTRACTS:
-        raise ValueError(f"unknown query {name!r}; known: {sorted(CONTRACTS)}")
-    return QUERIES[name]
-
-
-def conform(query: QuerySpec | str, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` restricted to the query's cleaned contract (order and dtypes), rows sorted by the key.
-
-    Raises:
-        KeyError: a contract column is missing.
-    """
-    spec = _spec(query)
-    contract = CONTRACTS[spec.name]
-    missing = [c for c in contract if c not in frame.columns]
-    if missing:
-        raise KeyError(f"{spec.name} frame lacks contract columns {missing}")
-    out = frame[list(contract)].astype(contract)
-    return out.sort_values(spec.key, kind="stable").reset_index(drop=True)
+SOURCE_FILE = "source.json"
 
 
 def _union_interactions(parts: list[pd.DataFrame], key: str) -> pd.DataFrame:
     """The union of several intervals' interactions, one row per key (a later interval wins).
 
-    Only rows stamped inside the time range two parts share can repeat (weekly intervals are disjoint; a
-    full-history pull overlaps a week backfilled after it), so the de-duplication runs on those rows alone instead
-    of on every key (22 s at 25M rows when nothing overlaps).
+    Only rows stamped inside the time range two parts share can repeat (consecutive weeks share their overlap
+    days; a full-history pull overlaps a week backfilled after it), so the de-duplication runs on those rows alone
+    instead of on every key (22 s at 25M rows when nothing overlaps).
     """
     ranges = [(p["occurred"].min(), p["occurred"].max()) for p in parts]
     both = pd.concat(parts, ignore_index=True)
@@ -121,120 +95,15 @@ def _union_interactions(parts: list[pd.DataFrame], key: str) -> pd.DataFrame:
     return both.drop(index=both.index[rows[repeated]]).reset_index(drop=True)
 
 
-def _parquet_bytes_writer(table: pa.Table) -> Callable[[IO[bytes]], None]:
-    def write(fh: IO[bytes]) -> None:
-        pq.write_table(table, fh, compression="zstd", use_dictionary=True, write_statistics=True)
-
-    return write
-
-
-# pyarrow's default row-group length (ParquetWriter.write_table with row_group_size=None, as write_table uses it).
-PARQUET_ROW_GROUP_ROWS = 1024 * 1024
+def _drop_dead(frame: pd.DataFrame, dead: pd.Index) -> pd.DataFrame:
+    """``frame`` without the rows of dead (merged-away or deleted) persons."""
+    if not len(dead) or not len(frame):
+        return frame
+    return frame[~frame["person_guid"].isin(dead)].reset_index(drop=True)
 
 
-def contract_table(query: QuerySpec | str, frame: pd.DataFrame) -> pa.Table:
-    """``frame`` conformed to the query's contract (see :func:`conform`) as the Arrow table the store writes."""
-    return pa.Table.from_pandas(conform(query, frame), preserve_index=False)
-
-
-class StagedParquet:
-    """One extract written in pieces into a temp file beside its target, giving the bytes ``write`` would give.
-
-    Rows are appended as Arrow tables already in the contract (see :func:`contract_table`) and in the store's key
-    order; they are cut into row groups of PARQUET_ROW_GROUP_ROWS, each written as one contiguous chunk, which is how
-    ``pq.write_table`` lays out the whole table. :meth:`finish` returns ``(temp, target)`` for
-    :meth:`ExtractStore.write_many`; :meth:`abort` removes the temp file. Memory: at most one row group buffered.
-
-    Args:
-        target: the extract's final path (its folder is created 0700). query: the query (or name), for the schema.
-    """
-
-    def __init__(self, target: Path, query: QuerySpec | str) -> None:
-        self.target = Path(target)
-        self.spec = _spec(query)
-        make_private_dir(self.target.parent)
-        remove_dead_temps(self.target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.{os.getpid()}.", suffix=".tmp", dir=self.target.parent)
-        self.tmp = Path(tmp)
-        try:
-            os.fchmod(fd, FILE_MODE)
-            self._fh: IO[bytes] = os.fdopen(fd, "wb")
-        except BaseException:
-            os.close(fd)
-            self.tmp.unlink(missing_ok=True)
-            raise
-        self._writer: pq.ParquetWriter | None = None
-        self._pending: list[pa.Table] = []
-        self._pending_rows = 0
-        self.rows = 0
-
-    def append(self, table: pa.Table) -> None:
-        """Append rows (contract schema, continuing the key order). Raises ValueError on a schema mismatch."""
-        if table.num_rows == 0:
-            return
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(
-                self._fh, table.schema, compression="zstd", use_dictionary=True, write_statistics=True
-            )
-        self._pending.append(table)
-        self._pending_rows += table.num_rows
-        self.rows += table.num_rows
-        while self._pending_rows >= PARQUET_ROW_GROUP_ROWS:
-            self._flush(PARQUET_ROW_GROUP_ROWS)
-
-    def _flush(self, rows: int) -> None:
-        assert self._writer is not None
-        buffered = pa.concat_tables(self._pending)
-        self._writer.write_table(buffered.slice(0, rows).combine_chunks(), row_group_size=PARQUET_ROW_GROUP_ROWS)
-        rest = buffered.slice(rows)
-        self._pending = [rest] if rest.num_rows else []
-        self._pending_rows = rest.num_rows
-
-    def finish(self) -> tuple[Path, Path]:
-        """Write the last row group, close and fsync the temp file; returns ``(temp, target)`` (again if repeated)."""
-        if self._fh.closed:
-            return self.tmp, self.target
-        try:
-            if self._writer is None:  # no rows at all: the same bytes as writing the empty contract frame
-                _parquet_bytes_writer(contract_table(self.spec, _empty(self.spec.name)))(self._fh)
-            else:
-                if self._pending_rows:
-                    self._flush(self._pending_rows)
-                self._writer.close()
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-        except BaseException:
-            self.abort()
-            raise
-        return self.tmp, self.target
-
-    def abort(self) -> None:
-        """Close and remove the temp file (the target is untouched)."""
-        try:
-            if self._writer is not None and self._writer.is_open:
-                self._writer.close()
-        except Exception:  # closing a half-written file may fail; the file is removed anyway
-            pass
-        finally:
-            self._pending = []
-            if not self._fh.closed:
-                self._fh.close()
-            self.tmp.unlink(missing_ok=True)
-
-
-def _csv_writer(frame: pd.DataFrame) -> Callable[[IO[bytes]], None]:
-    data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-    return lambda fh: fh.write(data)
-
-
-def _json_writer(summary: Mapping[str, Any]) -> Callable[[IO[bytes]], None]:
-    data = (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
-    return lambda fh: fh.write(data)
-
-
-def _empty(query: str) -> pd.DataFrame:
-    return empty_leads() if query == LEADS.name else empty_interactions()
+class SourceMismatchError(RuntimeError):
+    """The extract store holds data of another Slate instance (or other queries) than this run's connection."""
 
 
 class ExtractStore:
@@ -281,11 +150,11 @@ class ExtractStore:
 
     def path(self, query: QuerySpec | str, start: Any, end: Any) -> Path:
         """The Parquet file of ``query`` for the interval ``[start, end)``."""
-        return self.root / _spec(query).name / f"{interval_name(start, end)}.parquet"
+        return self.root / spec_of(query).name / f"{interval_name(start, end)}.parquet"
 
     def quarantine_path(self, query: QuerySpec | str, start: Any, end: Any) -> Path:
         """The quarantine CSV of ``query`` for the interval."""
-        return self.quarantine_dir / _spec(query).name / f"{interval_name(start, end)}.csv"
+        return self.quarantine_dir / spec_of(query).name / f"{interval_name(start, end)}.csv"
 
     def summary_path(self, start: Any, end: Any) -> Path:
         """The data-quality summary JSON of the interval."""
@@ -294,17 +163,20 @@ class ExtractStore:
     # -- extracts ----------------------------------------------------------------------------------------------
 
     def _stage_extract(self, query: QuerySpec | str, start: Any, end: Any, frame: pd.DataFrame) -> tuple[Path, Path]:
-        spec = _spec(query)
-        table = pa.Table.from_pandas(conform(spec, frame), preserve_index=False)
+        spec = spec_of(query)
+        if FIRST_SEEN not in frame.columns:
+            frame = SeenLookup(self, spec, start, end).with_seen(frame)
+        table = contract_table(spec, frame, stored=True)
         target = self.path(spec, start, end)
-        return _stage(target, _parquet_bytes_writer(table)), target
+        return _stage(target, parquet_bytes_writer(table)), target
 
     def write(self, query: QuerySpec | str, interval_start: Any, interval_end: Any, frame: pd.DataFrame) -> Path:
         """Write (or replace whole) the interval's extract of ``query``, atomically.
 
         Args:
             query: query (or name). interval_start, interval_end: the data interval ``[start, end)``.
-            frame: cleaned rows with the query's contract columns (extra columns are dropped).
+            frame: cleaned rows with the query's contract columns (extra columns are dropped), and ``first_seen``
+                (when absent it is set by :class:`SeenLookup`).
         Returns:
             The file written.
         Raises:
@@ -353,10 +225,10 @@ class ExtractStore:
                 staged[name] = self._stage_extract(name, interval_start, interval_end, frame)
             for name, rows in (quarantine or {}).items():
                 target = self.quarantine_path(name, interval_start, interval_end)
-                others.append((_stage(target, _csv_writer(rows)), target))
+                others.append((_stage(target, csv_writer(rows)), target))
             if summary is not None:
                 target = self.summary_path(interval_start, interval_end)
-                others.append((_stage(target, _json_writer(summary)), target))
+                others.append((_stage(target, json_writer(summary)), target))
         except BaseException:
             for tmp, _ in [*staged.values(), *others]:
                 tmp.unlink(missing_ok=True)
@@ -370,14 +242,14 @@ class ExtractStore:
     def intervals(self, query: QuerySpec | str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         """The intervals ``(start, end)`` stored for ``query``, sorted by start then end."""
         self.recover()
-        folder = self.root / _spec(query).name
+        folder = self.root / spec_of(query).name
         if not folder.is_dir():
             return []
         out = []
         for p in folder.glob("*.parquet"):
-            m = _NAME.match(p.stem)
+            m = INTERVAL_NAME.match(p.stem)
             if m:
-                out.append((_parse_stamp(m.group(1)), _parse_stamp(m.group(2))))
+                out.append((parse_stamp(m.group(1)), parse_stamp(m.group(2))))
         return sorted(out)
 
     def has_interval(self, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> bool:
@@ -391,12 +263,30 @@ class ExtractStore:
 
     def read(self, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> pd.DataFrame:
         """The interval's extract of ``query`` in its contract. Raises FileNotFoundError naming the file."""
-        spec = _spec(query)
+        spec = spec_of(query)
         self.recover()
         path = self.path(spec, interval_start, interval_end)
         if not path.is_file():
             raise FileNotFoundError(f"no {spec.name} extract for {interval_name(interval_start, interval_end)}: {path}")
         return conform(spec, pq.read_table(path).to_pandas())
+
+    def _read_part(
+        self, spec: QuerySpec, start: pd.Timestamp, end: pd.Timestamp, columns: list[str] | None, cut: Any
+    ) -> pd.DataFrame:
+        """One stored extract, only the rows first seen by ``cut`` (all when None), without ``first_seen``."""
+        path = self.path(spec, start, end)
+        has_seen = FIRST_SEEN in pq.read_schema(path).names
+        filters = [(FIRST_SEEN, "<=", pd.Timestamp(cut).to_datetime64())] if cut is not None and has_seen else None
+        frame = pq.read_table(path, columns=columns, filters=filters).to_pandas()
+        return frame.drop(columns=[FIRST_SEEN], errors="ignore")
+
+    def dead_persons(self, as_of: Any = None, exclude: tuple[Any, Any] | None = None) -> pd.Index:
+        """Person GUIDs the reconciliation found merged away or deleted, as known at ``as_of`` (None: everything)."""
+        folder = self.root / PERSONS.name
+        if not folder.is_dir():
+            return pd.Index([], dtype=object)
+        dead = self.read_all(PERSONS, exclude=exclude, as_of=as_of, sort=False)
+        return pd.Index(dead["person_guid"].dropna().astype(str).unique())
 
     def read_all(
         self,
@@ -404,11 +294,13 @@ class ExtractStore:
         exclude: tuple[Any, Any] | None = None,
         columns: list[str] | None = None,
         sort: bool = True,
+        as_of: Any = None,
     ) -> pd.DataFrame:
-        """The union of every stored interval of ``query``.
+        """The union of every stored interval of ``query``, as known at ``as_of``.
 
         For leads, the latest version per person (greatest ``updated``; a later interval wins a tie); for
-        interactions, one row per interaction_guid.
+        interactions, one row per interaction_guid (a later interval's copy wins). Persons found merged away or
+        deleted (see :meth:`dead_persons`) are left out of leads and interactions.
 
         Args:
             query: query (or name).
@@ -416,31 +308,91 @@ class ExtractStore:
             columns: read only these columns (must include the key; no de-duplication by version then).
             sort: sort the union by key (deterministic output); callers that do not care about row order (features,
                 scoring) pass False and save a sort of every interaction key (~11 s at 25M rows).
+            as_of: only rows first seen by then (``first_seen <= as_of``): what a run at ``as_of`` knew, so that a
+                backfill of a week sees what the week saw. None: every stored row.
         Returns:
             A frame in the query's contract (or the requested columns), sorted by key; empty when nothing is stored.
         """
-        spec = _spec(query)
+        spec = spec_of(query)
         skip = interval_name(*exclude) if exclude else None
+        cut = None if as_of is None else to_utc_naive(as_of)
         frames = []
         for start, end in self.intervals(spec):
-            if interval_name(start, end) == skip:
-                continue
-            frames.append(pq.read_table(self.path(spec, start, end), columns=columns).to_pandas())
+            if interval_name(start, end) == skip or (cut is not None and end > cut):
+                continue  # every row of an interval is first seen at its end or later
+            frames.append(self._read_part(spec, start, end, columns, cut))
+        dead = pd.Index([], dtype=object) if spec.name == PERSONS.name else self.dead_persons(cut, exclude)
         if columns is not None:
             if not frames:
-                return _empty(spec.name)[columns]
+                return empty_frame(spec.name)[columns]
             both = pd.concat(frames, ignore_index=True).drop_duplicates(spec.key)
+            if len(dead) and "person_guid" in both:
+                both = both[~both["person_guid"].isin(dead)]
             return both.sort_values(spec.key).reset_index(drop=True)
         if not frames:
-            return _empty(spec.name)
+            return empty_frame(spec.name)
         contract = CONTRACTS[spec.name]
         parts = [f[list(contract)].astype(contract) for f in frames]
-        if spec.name == LEADS.name:
-            return conform(spec, latest_leads(pd.concat(parts, ignore_index=True)))
+        if spec.name != INTERACTIONS.name:
+            both = pd.concat(parts, ignore_index=True)
+            out = latest_leads(both) if spec.name == LEADS.name else both.drop_duplicates(spec.key)
+            return conform(spec, _drop_dead(out, dead))
         if len(parts) == 1:
-            return parts[0] if not sort or parts[0][spec.key].is_monotonic_increasing else conform(spec, parts[0])
-        both = _union_interactions(parts, spec.key)
+            one = _drop_dead(parts[0], dead)
+            return one if not sort or one[spec.key].is_monotonic_increasing else conform(spec, one)
+        both = _drop_dead(_union_interactions(parts, spec.key), dead)
         return both.sort_values(spec.key, kind="stable").reset_index(drop=True) if sort else both
+
+    # -- the source ----------------------------------------------------------------------------------------------
+
+    @property
+    def source_path(self) -> Path:
+        """``<extracts_dir>/source.json``: which Slate the extracts came from."""
+        return self.root / SOURCE_FILE
+
+    def read_source(self) -> dict[str, Any] | None:
+        """The recorded source (``{"host": ..., "queries": {name: GUID}}``), None when none is recorded."""
+        if not self.source_path.is_file():
+            return None
+        return json.loads(self.source_path.read_text())
+
+    def has_extracts(self) -> bool:
+        """Whether any extract of any query is stored."""
+        return any(self.intervals(name) for name in CONTRACTS)
+
+    def bind_source(self, source: Mapping[str, Any]) -> None:
+        """Record the source of the extracts, or stop when the stored extracts came from another one.
+
+        An empty store (no extract) is (re)bound to ``source``. Otherwise the host must match and every query both
+        name must have the same GUID; queries new to the record (e.g. ``persons``) are added to it.
+
+        Args:
+            source: ``{"host": <instance host>, "queries": {name: <query GUID>}}`` of this run's connection.
+        Raises:
+            SourceMismatchError: another source; nothing is written. The message names the way out.
+        """
+        wanted = {"host": str(source["host"]), "queries": {k: str(v) for k, v in dict(source["queries"]).items()}}
+        current = self.read_source()
+        if current is not None and self.has_extracts():
+            diffs = []
+            if current.get("host") != wanted["host"]:
+                diffs.append(f"host {current.get('host')!r} vs {wanted['host']!r}")
+            for name, guid in wanted["queries"].items():
+                old = current.get("queries", {}).get(name)
+                if old is not None and old != guid:
+                    diffs.append(f"query {name!r} {old} vs {guid}")
+            if diffs:
+                raise SourceMismatchError(
+                    f"the extracts in {self.root} came from another Slate source than this run's slate_api "
+                    f"connection ({'; '.join(diffs)}); nothing was written. Point LEADSCORE_HOME at a new folder for "
+                    "this source, or remove the old state with `make clean` (it deletes every extract, model and "
+                    "score under LEADSCORE_HOME)"
+                )
+            if all(name in current.get("queries", {}) for name in wanted["queries"]):
+                return
+            wanted["queries"] = {**current.get("queries", {}), **wanted["queries"]}
+        data = (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        atomic_write(self.source_path, lambda fh: fh.write(data))
 
     # -- quarantine and summaries ------------------------------------------------------------------------------
 
@@ -448,21 +400,21 @@ class ExtractStore:
         self, query: QuerySpec | str, interval_start: Any, interval_end: Any, frame: pd.DataFrame
     ) -> Path:
         """Write (replace) the interval's quarantine CSV of ``query`` (header only when nothing was quarantined)."""
-        return atomic_write(self.quarantine_path(query, interval_start, interval_end), _csv_writer(frame))
+        return atomic_write(self.quarantine_path(query, interval_start, interval_end), csv_writer(frame))
 
     def rejected_path(self, query: QuerySpec | str, start: Any, end: Any) -> Path:
         """Where the quarantined rows of a run refused for too many bad rows go (beside, never over, the kept one)."""
-        return self.quarantine_dir / _spec(query).name / f"{interval_name(start, end)}.rejected.csv"
+        return self.quarantine_dir / spec_of(query).name / f"{interval_name(start, end)}.rejected.csv"
 
     def write_rejected(
         self, query: QuerySpec | str, interval_start: Any, interval_end: Any, frame: pd.DataFrame
     ) -> Path:
         """Write the quarantined rows of a refused run for diagnosis; the interval's stored files stay as they were."""
-        return atomic_write(self.rejected_path(query, interval_start, interval_end), _csv_writer(frame))
+        return atomic_write(self.rejected_path(query, interval_start, interval_end), csv_writer(frame))
 
     def write_summary(self, interval_start: Any, interval_end: Any, summary: Mapping[str, Any]) -> Path:
         """Write (replace) the interval's data-quality summary as sorted, indented JSON."""
-        return atomic_write(self.summary_path(interval_start, interval_end), _json_writer(summary))
+        return atomic_write(self.summary_path(interval_start, interval_end), json_writer(summary))
 
     def read_summary(self, interval_start: Any, interval_end: Any) -> dict[str, Any]:
         """The interval's data-quality summary. Raises FileNotFoundError when the interval was never stored."""

@@ -253,23 +253,3 @@ def time_split(
         horizon_days=int(horizon_days),
         info=info,
     )
-
-
-def attach_truth(rows: pd.DataFrame, truth: object, horizon_days: int) -> pd.DataFrame:
-    """Add ``true_p``: the sandbox generator's true probability of applying within H days of each row's ``as_of``.
-
-    Args:
-        rows: landmark (or scoring) rows with ``person_guid`` and ``as_of``.
-        truth: the generator's ground truth object (leadscore.sandbox.generator).
-        horizon_days: H.
-    Returns:
-        A copy of ``rows`` with a float64 column ``true_p``.
-    Raises:
-        TrainingSetError: ``true_probability`` returns a different number of values than rows.
-    """
-    from leadscore.sandbox.generator import true_probability  # the sandbox is only needed on sandbox data
-
-    p = np.asarray(true_probability(truth, rows["person_guid"], rows["as_of"], horizon_days), dtype=np.float64)
-    if p.shape != (len(rows),):
-        raise TrainingSetError(f"true_probability returned shape {p.shape} for {len(rows)} rows")
-    return rows.assign(true_p=p)

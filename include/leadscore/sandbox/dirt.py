@@ -66,7 +66,9 @@ class DirtRates:
     "MM/DD/YYYY HH:MM"), odd_numeric_strings (ref as " 00123", "1,234" or "1234.0"), test_tagged (tags "test").
     extra_columns adds unexpected columns (legacy_source_code, nickname) to the leads table.
     Interactions rows: interaction_duplicates, interaction_bad_dates (occurred NULL or impossible),
-    unknown_kinds (a kind outside INTERACTION_KINDS).
+    unknown_kinds (a kind outside INTERACTION_KINDS), late_interactions (reach Slate 1-12 days after their stamp).
+    Persons (see ``sandbox.history``): lead_changes (source, college or tags change after creation),
+    merged_persons (merged into another person), deleted_persons (deleted).
     wire: the WireDirt the web service applies when it serves this sandbox (recorded in meta.json, not counted).
     """
 
@@ -81,6 +83,10 @@ class DirtRates:
     interaction_duplicates: float = 0.002
     interaction_bad_dates: float = 0.0005
     unknown_kinds: float = 0.0002
+    late_interactions: float = 0.01
+    lead_changes: float = 0.02
+    merged_persons: float = 0.003
+    deleted_persons: float = 0.001
     wire: WireDirt = field(default_factory=WireDirt)
 
     def __post_init__(self) -> None:

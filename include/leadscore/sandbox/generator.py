@@ -7,8 +7,9 @@ interactions: e-mails (cadence falling with age, stopped by application or opt-o
 activities and event registrations, plus a burst of apply-page pings shortly before many applications.
 
 Output tables follow the wire contract of ``slate.queries`` (every value a string, NULL as missing) plus hidden typed
-columns the sandbox server filters on (``_created``, ``_app_created``, ``_occurred``); ``truth`` holds what the hazard
-needs so that :func:`true_probability` is exact.
+columns the sandbox server filters on (``_created``, ``_app_created``, ``_occurred``, and the history of
+``sandbox.history``: ``_changed``, ``_new_*``, ``_gone``, ``_merged_into``, ``_arrived``); ``truth`` holds what the
+hazard needs so that :func:`true_probability` is exact.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pyarrow.compute as pc
 
 from leadscore.sandbox import dirt as dirt_mod
 from leadscore.sandbox.dirt import DirtRates
+from leadscore.sandbox.history import NEVER, PersonHistory, late_arrivals, simulate_person_history
 from leadscore.sandbox.truth import (
     DAY_US,
     calibrate_intercept,
@@ -528,8 +530,8 @@ def _large(text: str) -> pa.Scalar:
 
 
 def _leads_wire(
-    rng: np.random.Generator, w: _Leads, guid: pa.Array, end_us: int, rates: DirtRates
-) -> tuple[pd.DataFrame, dict[str, int], np.ndarray]:
+    rng: np.random.Generator, w: _Leads, guid: pa.Array, end_us: int, rates: DirtRates, hist_rng: np.random.Generator
+) -> tuple[pd.DataFrame, dict[str, int], np.ndarray, PersonHistory]:
     n = w.z.size
     counts: dict[str, int] = {}
     labels = _source_labels()
@@ -605,6 +607,24 @@ def _leads_wire(
         counts["extra_columns"] = 0
     columns["_created"] = pa.array(w.created.astype("datetime64[us]"))
     columns["_app_created"] = pa.array(np.where(applied, app_us, np.iinfo(np.int64).min).astype("datetime64[us]"))
+    hist = simulate_person_history(
+        hist_rng, w.created, end_us, w.label, w.college, tag_codes, len(labels), len(COLLEGES), rates
+    )
+    counts.update(hist.counts)
+    changed = pa.array(hist.changed_us != NEVER)
+    columns["_changed"] = pa.array(hist.changed_us.astype("datetime64[us]"))
+    columns["_new_origin_source"] = pc.if_else(
+        pa.array(hist.new_label != w.label), _dict_strings(hist.new_label, labels), source
+    )
+    columns["_new_college_of_interest"] = pc.if_else(
+        changed, _dict_strings(hist.new_college, list(COLLEGES)), columns["college_of_interest"]
+    )
+    columns["_new_tags"] = pc.if_else(changed, _dict_strings(hist.new_tag, ["test", "vip"]), tags)
+    columns["_gone"] = pa.array(hist.gone_us.astype("datetime64[us]"))
+    survivor = pa.array(np.where(hist.merged_into >= 0, hist.merged_into, 0))
+    columns["_merged_into"] = pc.if_else(
+        pa.array(hist.merged_into >= 0), guid.take(survivor), pa.scalar(None, guid.type)
+    )
 
     table = pa.table(columns)
     dup = dirt_mod.pick(rng, n, rates.duplicate_rows)
@@ -613,11 +633,18 @@ def _leads_wire(
         table = pa.concat_tables([table, table.take(pa.array(dup))])  # copies go last: no reshuffle of all rows
     is_test = np.zeros(n, dtype=bool)
     is_test[test_rows] = True
-    return table.to_pandas(), counts, is_test
+    return table.to_pandas(), counts, is_test, hist
 
 
 def _interactions_wire(
-    rng: np.random.Generator, ev: _Events, vocab: list[str], guid: np.ndarray, end_us: int, rates: DirtRates
+    rng: np.random.Generator,
+    ev: _Events,
+    vocab: list[str],
+    guid: np.ndarray,
+    end_us: int,
+    rates: DirtRates,
+    hist: PersonHistory,
+    hist_rng: np.random.Generator,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     lead = np.concatenate(ev.lead)
     t_us = np.concatenate(ev.t_us)
@@ -643,6 +670,9 @@ def _interactions_wire(
     bad_values = dirt_mod.impossible_date_strings(rng, bad.size, years)
     bad_values = [None if rng.random() < 0.5 else v for v in bad_values]
     occurred = dirt_mod.replace_rows(occurred, bad, bad_values)
+    arrived, counts["late_interactions"] = late_arrivals(hist_rng, t_us, rates.late_interactions)
+    survivor = hist.merged_into[lead]
+    merged = survivor >= 0
     table = pa.table(
         {
             "interaction_guid": uuid4_array(rng, m),
@@ -651,6 +681,9 @@ def _interactions_wire(
             "detail": _dict_strings(detail, vocab),
             "occurred": occurred,
             "_occurred": pa.array(t_us.astype("datetime64[us]")),
+            "_arrived": pa.array(arrived.astype("datetime64[us]")),
+            "_person_gone": pa.array(hist.gone_us[lead].astype("datetime64[us]")),
+            "_merged_into": fixed_width_array(guid[np.where(merged, survivor, 0)], valid=merged),
         }
     )
     dup = dirt_mod.pick(rng, m, rates.interaction_duplicates)
@@ -678,8 +711,9 @@ def generate(config: GeneratorConfig) -> SandboxData:
     guid_chars = uuid4_chars(rng, config.leads)
     guid = fixed_width_array(guid_chars)
     events, vocab, email_stats = _simulate_interactions(rng, world, start_us, end_us, config.anticipation)
-    leads, lead_counts, is_test = _leads_wire(rng, world, guid, end_us, config.dirt)
-    interactions, inter_counts = _interactions_wire(rng, events, vocab, guid_chars, end_us, config.dirt)
+    hist_rng = np.random.default_rng([config.seed, 0x4157])  # its own stream: other draws do not move with its rates
+    leads, lead_counts, is_test, hist = _leads_wire(rng, world, guid, end_us, config.dirt, hist_rng)
+    interactions, inter_counts = _interactions_wire(rng, events, vocab, guid_chars, end_us, config.dirt, hist, hist_rng)
     del events
     labels = _source_labels()
     group_names = np.array(list(GROUPS))
@@ -734,7 +768,7 @@ def _meta(
         "interactions_by_kind": {str(k): int(v) for k, v in interactions["kind"].value_counts().sort_index().items()},
         **email_stats,
         "dirt_rates": {
-            name: (c / base_rows["interaction"] if name.startswith(("interaction_", "unknown_")) else c / n)
+            name: (c / base_rows["interaction"] if name.startswith(("interaction_", "unknown_", "late_")) else c / n)
             for name, c in counts.items()
             if name != "extra_columns"
         },

@@ -18,8 +18,9 @@ from leadscore.sandbox.wirefmt import iso_seconds, us_date_minutes
 from leadscore.slate.wall_time import UTC_NAME, instance_zone, utc_to_wall
 
 # (wire column, hidden UTC column) pairs of each table.
-LEADS_TIMES = (("origin_date", "_created"), ("application_created", "_app_created"))
-INTERACTIONS_TIMES = (("occurred", "_occurred"),)
+# The history's stamps (sandbox.history) have no wire string: "" names none.
+LEADS_TIMES = (("origin_date", "_created"), ("application_created", "_app_created"), ("", "_changed"), ("", "_gone"))
+INTERACTIONS_TIMES = (("occurred", "_occurred"), ("", "_arrived"), ("", "_person_gone"))
 
 
 def _strings(series: pd.Series) -> pa.Array:

@@ -13,6 +13,11 @@ by default, as real Slate serves an ``ORDER BY`` on a GUID column, or lower-case
 most ``min(limit, MAX_PAGE_ROWS)`` of them, except that rows sharing the page's last key (duplicate records, as
 ``TOP ... WITH TIES``) are always served together so that a cursor never splits them.
 
+Records that change after they were first served (``sandbox.history``) are served as Slate would serve them at
+``until``: an interaction only once it has arrived, a lead with the values of its latest change before ``until``
+(and ``updated`` at that change), a merged or deleted person no more (its interactions under the survivor's GUID, or
+not at all). The ``persons`` query lists the persons that exist at ``until``, test-tagged ones excluded.
+
 Sort orders are computed once at start; the rows inside a ``[since, until)`` window are computed once per window
 (vectorized) and cached, so that a page costs a binary search plus a gather of its rows.
 
@@ -47,7 +52,15 @@ from leadscore.sandbox.dirt import WireDirt
 from leadscore.sandbox.instance_time import localize_tables
 from leadscore.sandbox.wire_variants import apply_wire_dirt
 from leadscore.slate.keyorder import DEFAULT_KEY_ORDER, NIL_GUID, SQLSERVER_BYTE_SIGNIFICANCE, order_key_function
-from leadscore.slate.queries import INTERACTIONS, LEADS, MAX_PAGE_ROWS, QUERY_PARAMS, RESERVED_PARAM_NAMES, QuerySpec
+from leadscore.slate.queries import (
+    INTERACTIONS,
+    LEADS,
+    MAX_PAGE_ROWS,
+    PERSONS,
+    QUERY_PARAMS,
+    RESERVED_PARAM_NAMES,
+    QuerySpec,
+)
 from leadscore.slate.wall_time import UTC_NAME, wall_time
 
 QUERY_PATH = "/manage/query/run"
@@ -58,6 +71,18 @@ WIRE_DATETIME = "%Y-%m-%dT%H:%M:%S"
 _NEVER = np.iinfo(np.int64).max  # a missing timestamp: never inside any window
 _ALWAYS = np.iinfo(np.int64).min
 _CACHE_MAX_ROWS = 60_000_000  # row positions kept over all cached windows of one query (480 MB)
+# Hidden time columns each query's window selects on (a row is in [since, until) when any of them is).
+_WINDOW_TIMES = {
+    LEADS.name: ["_created", "_app_created", "_changed"],
+    INTERACTIONS.name: ["_occurred"],
+    PERSONS.name: ["_created"],
+}
+_REQUIRED_TIMES = {
+    LEADS.name: ["_created", "_app_created"],
+    INTERACTIONS.name: ["_occurred"],
+    PERSONS.name: ["_created"],
+}
+_CHANGED_COLUMNS = ("origin_source", "college_of_interest", "tags")  # values a lead change replaces
 
 WEB_FAULTS: dict[str, str] = {
     "rate_limit": "429 Too Many Requests with Retry-After (param retry_after, seconds; default 1)",
@@ -191,7 +216,9 @@ class QueryTable:
     Args:
         spec: the query contract.
         frame: wire columns as nullable strings plus hidden typed ``_``-prefixed columns: ``_occurred``
-            (interactions) or ``_created`` and ``_app_created`` (leads).
+            (interactions), ``_created`` and ``_app_created`` (leads) or ``_created`` (persons), and optionally the
+            history of ``sandbox.history`` (``_changed``, ``_new_<column>``, ``_gone``, ``_arrived``,
+            ``_person_gone``, ``_merged_into``, persons' ``_test`` and ``_new_test``).
         cache_windows: how many ``[since, until)`` windows keep their filtered rows.
         key_order: ``sqlserver`` (SQL Server's ``uniqueidentifier`` order, as Slate) or ``text``.
     Raises:
@@ -205,7 +232,7 @@ class QueryTable:
         self.key_order = key_order
         self._sort_key = order_key_function(key_order)
         self.is_leads = spec.name == LEADS.name
-        hidden = ["_created", "_app_created"] if self.is_leads else ["_occurred"]
+        hidden = [c for c in _WINDOW_TIMES[spec.name] if c in frame.columns or c in _REQUIRED_TIMES[spec.name]]
         missing = [c for c in [spec.key, *hidden] if c not in frame.columns]
         if missing:
             raise ValueError(f"{spec.name} table lacks columns {missing}; columns present: {list(frame.columns)}")
@@ -224,6 +251,16 @@ class QueryTable:
         self._sorted_keys = _SortedKeys(self._keys, self.order, self._sort_key)
         self._arrays = {c: _flat_strings(frame[c]) for c in self.wire_columns}
         self._times = [_times_us(frame[c])[self.order] for c in hidden]
+        self._hist = {
+            c: (_times_us(frame[c]) if c != "_merged_into" and not c.endswith("test") else frame[c])
+            for c in ("_changed", "_gone", "_arrived", "_person_gone", "_merged_into", "_test", "_new_test")
+            if c in frame.columns
+        }
+        self._hist = {
+            c: (_flat_strings(v).take(pa.array(self.order)) if c == "_merged_into" else np.asarray(v)[self.order])
+            for c, v in self._hist.items()
+        }
+        self._new = {c: _flat_strings(frame[f"_new_{c}"]) for c in _CHANGED_COLUMNS if f"_new_{c}" in frame.columns}
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._cache_size = cache_windows
         self._lock = threading.Lock()
@@ -242,6 +279,7 @@ class QueryTable:
         mask = np.zeros(len(self.order), dtype=bool)
         for t in self._times:
             mask |= (t >= since_us) & (t < until_us)
+        mask &= self._exists(until_us)
         positions = np.flatnonzero(mask)
         with self._lock:
             self._cache[key] = positions
@@ -251,6 +289,22 @@ class QueryTable:
             ):
                 self._cache.popitem(last=False)
         return positions
+
+    def _exists(self, until_us: int) -> np.ndarray | bool:
+        """Which rows Slate holds at ``until``: arrived, not deleted or merged away, not test-tagged (persons)."""
+        h = self._hist
+        out: np.ndarray | bool = True
+        if "_arrived" in h:
+            out = out & (h["_arrived"] < until_us)
+        if "_gone" in h:
+            out = out & ~(h["_gone"] < until_us)
+        if "_person_gone" in h:  # an interaction of a deleted person goes with it; of a merged one, to the survivor
+            survives = np.asarray(pc.is_valid(h["_merged_into"])) if "_merged_into" in h else False
+            out = out & (~(h["_person_gone"] < until_us) | survives)
+        if "_test" in h:
+            changed = h["_changed"] < until_us if "_changed" in h else False
+            out = out & ~np.where(changed, h["_new_test"], h["_test"]).astype(bool)
+        return out
 
     def page(self, since_us: int, until_us: int, after: str | None, limit: int) -> Page:
         """The page of rows in ``[since, until)`` whose key is greater than ``after``, at most ``limit`` + ties.
@@ -269,6 +323,11 @@ class QueryTable:
         rows = pa.array(self.order[sel])
         columns = list(self.wire_columns)
         values = [self._arrays[c].take(rows) for c in columns]
+        h = self._hist
+        if "_merged_into" in h and "_person_gone" in h and "person_guid" in columns:
+            moved = pa.array(h["_person_gone"][sel] < until_us)
+            k = columns.index("person_guid")
+            values[k] = pc.if_else(moved, h["_merged_into"].take(pa.array(sel)), values[k])
         if self.is_leads:
             created, app = self._times[0][sel], self._times[1][sel]
             app_visible = app < until_us
@@ -276,6 +335,13 @@ class QueryTable:
                 k = columns.index("application_created")
                 values[k] = pc.if_else(pa.array(app_visible), values[k], pa.scalar(None, pa.large_string()))
             updated = np.maximum(np.where(created == _NEVER, _ALWAYS, created), np.where(app_visible, app, _ALWAYS))
+            if "_changed" in h:
+                changed = h["_changed"][sel] < until_us
+                updated = np.where(changed, np.maximum(updated, h["_changed"][sel]), updated)
+                for c, new in self._new.items():
+                    if c in columns:
+                        k = columns.index(c)
+                        values[k] = pc.if_else(pa.array(changed), new.take(rows), values[k])
             at = columns.index("tags") + 1 if "tags" in columns else len(columns)
             columns.insert(at, "updated")
             values.insert(at, pa.array(_format_us(updated), type=pa.large_string()))
@@ -372,15 +438,34 @@ def _guid_sort_indices(keys: pa.Array, key_order: str = DEFAULT_KEY_ORDER) -> np
     return order
 
 
+def persons_frame(leads: pd.DataFrame) -> pd.DataFrame:
+    """The persons table of the generator's leads frame: one row per person with its creation, end and test tags."""
+    first = leads.drop_duplicates("person_guid")
+    frame = pd.DataFrame({"person_guid": first["person_guid"], "_created": first["_created"]})
+    frame["_test"] = _is_test(first["tags"])
+    for c in ("_gone", "_changed"):
+        if c in first:
+            frame[c] = first[c]
+    if "_new_tags" in first:
+        frame["_new_test"] = _is_test(first["_new_tags"])
+    return frame.reset_index(drop=True)
+
+
+def _is_test(tags: pd.Series) -> np.ndarray:
+    parts = tags.astype("string").str.lower().str.split(",")
+    return parts.map(lambda p: isinstance(p, list) and "test" in [t.strip() for t in p]).to_numpy(dtype=bool)
+
+
 def build_tables(
     leads: pd.DataFrame, interactions: pd.DataFrame, key_order: str = DEFAULT_KEY_ORDER, timezone: str = UTC_NAME
 ) -> dict[str, QueryTable]:
-    """QueryTables of both queries from the generator's frames (see QueryTable for the columns and ``key_order``),
+    """QueryTables of the queries from the generator's frames (see QueryTable for the columns and ``key_order``),
     with stamps in the wall time of the instance zone ``timezone`` (``instance_time``)."""
     leads, interactions = localize_tables(leads, interactions, timezone)
     return {
         LEADS.name: QueryTable(LEADS, leads, key_order=key_order),
         INTERACTIONS.name: QueryTable(INTERACTIONS, interactions, key_order=key_order),
+        PERSONS.name: QueryTable(PERSONS, persons_frame(leads), key_order=key_order),
     }
 
 

@@ -68,6 +68,12 @@ def _datetime_variants(values: pa.Array, offset: np.ndarray, zulu: np.ndarray, d
     if not chosen.any():
         return values
     text = values.filter(pa.array(chosen)).to_pylist()
+    parsed = pd.to_datetime(pd.Series(text, dtype="str"), format="%Y-%m-%dT%H:%M:%S", errors="coerce")
+    if parsed.isna().any():  # an impossible date of the ISO shape (dirt, e.g. Feb 30) stays as it is
+        chosen[np.flatnonzero(chosen)[parsed.isna().to_numpy()]] = False
+        text = [t for t, bad in zip(text, parsed.isna(), strict=True) if not bad]
+        if not chosen.any():
+            return values
     wall = np.array(text, dtype="datetime64[us]")
     utc = wall_to_utc(wall, zone)
     out = []

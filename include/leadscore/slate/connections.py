@@ -7,7 +7,7 @@ Expected connection (see ``.env.example``)::
 
     conn_type: http            host: <instance>.technolutions.net   schema: https (the URL scheme)
     login / password: the Service Account of a "Username" grantee (HTTP Basic auth)
-    extra: {"queries": {"leads": {"id": "<query GUID>", "h": "<hash>"}, "interactions": {...}},
+    extra: {"queries": {"leads": {"id": "<query GUID>", "h": "<hash>"}, "interactions": {...}, "persons": {...}},
             optional: "connect_timeout", "read_timeout", "page_timeout", "max_retries", "backoff", "max_backoff",
             "key_order" ("sqlserver", the default and what Slate serves, or "text")}
 """
@@ -107,6 +107,16 @@ class SlateApiConfig:
 
     __str__ = __repr__
 
+    def source(self) -> dict[str, object]:
+        """Which Slate this configuration reads: the instance's host name and each query's GUID (no secret).
+
+        The scheme and port are left out (a sandbox restarted on another port is the same source); loopback names
+        are one host.
+        """
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        host = "127.0.0.1" if host in ("localhost", "::1") else host
+        return {"host": host, "queries": {name: q.id.lower() for name, q in sorted(self.queries.items())}}
+
     def query_auth(self, name: str) -> QueryAuth:
         """The GUID and ``h`` of query ``name``; SlateConfigError naming the extras key when it is not configured."""
         try:
@@ -155,7 +165,11 @@ def _queries(extra: Mapping) -> dict[str, QueryAuth]:
     for name in QUERIES:
         entry = raw.get(name)
         if entry is None:
-            raise SlateConfigError(f"slate_api: extras 'queries' lacks the query {name!r}")
+            raise SlateConfigError(
+                f"slate_api: extras 'queries' lacks the query {name!r}; create it in Slate from "
+                f"include/leadscore/slate/sql/{name}.sql (README, setup) and add "
+                f'"{name}": {{"id": "<query GUID>", "h": "<hash>"}}'
+            )
         if not isinstance(entry, Mapping):
             raise SlateConfigError(f"slate_api: extras 'queries.{name}' must be an object with 'id' and 'h'")
         for key in ("id", "h"):

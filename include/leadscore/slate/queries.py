@@ -1,10 +1,13 @@
-"""The contract of the two Slate queries LeadScore reads, shared by the client, the validator and the sandbox.
+"""The contract of the Slate queries LeadScore reads, shared by the client, the validator and the sandbox.
 
 Each query is a Slate query exposed as a web service; its Custom SQL ships in ``slate/sql/<name>.sql``
-(``slate.sqlfiles``). Every value arrives as a string; a NULL column is omitted from its row. Both queries take the
+(``slate.sqlfiles``). Every value arrives as a string; a NULL column is omitted from its row. All queries take the
 same custom parameters and page themselves: rows are ordered by ``key`` (a GUID, in SQL Server's ``uniqueidentifier``
 order: ``slate.keyorder``), the ``after`` parameter is the last key of the previous page (the nil GUID on page 1), and
 ``limit`` caps the rows per page.
+
+``leads`` and ``interactions`` carry the data; ``persons`` is the reconciliation query: the GUIDs of the persons that
+still exist, so that merged-away and deleted records can be found and never scored again.
 """
 
 from __future__ import annotations
@@ -109,4 +112,15 @@ INTERACTIONS = QuerySpec(
     ),
 )
 
-QUERIES: dict[str, QuerySpec] = {LEADS.name: LEADS, INTERACTIONS.name: INTERACTIONS}
+PERSONS = QuerySpec(
+    name="persons",
+    key="person_guid",
+    doc=(
+        "One row per person record that exists now and was created before until (since is NULL on every call: the "
+        "whole list), test-tagged records excluded. A GUID LeadScore stored that is missing here was merged away or "
+        "deleted in Slate."
+    ),
+    columns=(Column("person_guid", "uniqueidentifier", True),),
+)
+
+QUERIES: dict[str, QuerySpec] = {LEADS.name: LEADS, INTERACTIONS.name: INTERACTIONS, PERSONS.name: PERSONS}

@@ -23,6 +23,7 @@ def extract_week(settings: Settings, interval: Interval, api_config: Any, full_h
     Returns:
         The interval's data-quality summary as a JSON-able dict.
     Raises:
+        SourceMismatchError: the store's extracts came from another Slate (nothing is fetched or written).
         SlateError subclasses for web-service faults, QuarantineLimitError when too many rows are bad.
     """
     from leadscore.data.extract import extract_interval
@@ -30,6 +31,7 @@ def extract_week(settings: Settings, interval: Interval, api_config: Any, full_h
     from leadscore.slate.client import SlateClient
 
     store = ExtractStore(settings.extracts_dir)
+    store.bind_source(api_config.source())  # before any request: never mix two sources in one store
     with SlateClient(api_config) as client:
         summary = extract_interval(
             client, store, settings, interval.start, interval.end, full_history=True if full_history else None

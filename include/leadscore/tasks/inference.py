@@ -52,9 +52,11 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
     # fails before any data is touched: never deliver from a model that failed to load
     champion = champion_for_week(settings, interval.end)
     store = ExtractStore(settings.extracts_dir)
-    leads = store.read_all("leads")
-    interactions = store.read_all("interactions", sort=False)  # row order is irrelevant to features
     as_of = pd.Timestamp(interval.end)
+    # What was known at the interval's end: a backfill of a week gives the scores that week had. Merged-away and
+    # deleted persons are left out by the store.
+    leads = store.read_all("leads", as_of=as_of)
+    interactions = store.read_all("interactions", sort=False, as_of=as_of)  # row order is irrelevant to features
     # Only leads inside the lookback can be scored: build features for them alone (a third of the history at scale).
     recent = leads[leads["origin_date"] >= as_of - pd.Timedelta(days=settings.lookback_days)].reset_index(drop=True)
     features = features_as_of(recent, interactions, as_of)

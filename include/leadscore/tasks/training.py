@@ -38,22 +38,24 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
     import pandas as pd
 
     from leadscore.data.store import ExtractStore
-    from leadscore.model.training_set import attach_truth, build_landmarks, time_split
+    from leadscore.model.training_set import build_landmarks, time_split
+    from leadscore.tasks.ceiling import attach_truth, sandbox_truth
 
     store = ExtractStore(settings.extracts_dir)
     latest = store.latest_end("leads")
     if latest is None or store.latest_end("interactions") is None:
         raise NoExtractError(f"no extract under {settings.extracts_dir}: run lead_data (or `make backfill`) first")
     cutoff = min(pd.Timestamp(as_of), pd.Timestamp(latest)) if as_of else pd.Timestamp(latest)
-    leads = store.read_all("leads")
-    interactions = store.read_all("interactions", sort=False)  # row order is irrelevant to features
+    # Only what was known at the cutoff: a re-run of a past training sees the rows that training saw.
+    leads = store.read_all("leads", as_of=cutoff)
+    interactions = store.read_all("interactions", sort=False, as_of=cutoff)  # row order is irrelevant to features
     rows = build_landmarks(
         leads, interactions, cutoff, settings.landmark_days, settings.training_window_days, settings.horizon_days
     )
-    truth_path = settings.sandbox_dir / "truth.parquet"
-    has_truth = truth_path.exists() and _sandbox_in_use(settings)
-    if has_truth:  # sandbox only: the generator's true probability, the ceiling every model is measured against
-        rows = attach_truth(rows, pd.read_parquet(truth_path), settings.horizon_days)
+    truth = sandbox_truth(settings, store.read_source())  # None unless the extracts came from the sandbox
+    has_truth = truth is not None
+    if has_truth:  # the generator's true probability: the ceiling every model is measured against
+        rows = attach_truth(rows, truth, settings.horizon_days)
     ts = time_split(rows, cutoff, settings.horizon_days)
     out = ts.rows.copy()
     out[_BLOCK] = ""
@@ -80,11 +82,6 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
     atomic_write_bytes(folder / "training_set.json", json.dumps(summary, indent=2, default=str).encode())
     log.info("training set: %s", summary)
     return summary
-
-
-def _sandbox_in_use(settings: Settings) -> bool:
-    """The ceiling is attached only when the extracts came from the sandbox (its credentials file exists)."""
-    return (settings.sandbox_dir / "credentials.json").exists()
 
 
 def load_training_set(built: dict[str, Any]) -> TrainingSet:
@@ -157,8 +154,8 @@ def scoring_pool(settings: Settings, as_of: Any) -> Any:
     from leadscore.scoring.select import select_leads
 
     store = ExtractStore(settings.extracts_dir)
-    leads = store.read_all("leads")
-    features = features_as_of(leads, store.read_all("interactions", sort=False), pd.Timestamp(as_of))
+    leads = store.read_all("leads", as_of=as_of)
+    features = features_as_of(leads, store.read_all("interactions", sort=False, as_of=as_of), pd.Timestamp(as_of))
     return select_leads(features, leads, pd.Timestamp(as_of), settings.lookback_days)
 
 
