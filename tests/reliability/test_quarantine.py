@@ -36,8 +36,11 @@ def test_a_refused_rerun_keeps_the_intervals_earlier_quarantine_file(sandbox: An
     if query == LEADS.name:  # ten leads of page 2 arrive without origin_date: 8 % of the answer, above 2 %
         sandbox.web.faults.set("drop_column", query=query, page=2, column="origin_date")
         rerun = settings.replace(page_size=10)
-    else:  # the same answer judged by a stricter bound: its one dirty interaction now refuses the run
-        rerun = settings.replace(quarantine_max_share=0.0)
+    else:  # the first pages of interactions arrive without `occurred`: 3 % of the answer, above 2 %
+        rows = store.read_summary(*INTERVAL)["interactions"]["rows_in"]
+        pages = -(-int(rows * 0.03) // 10) + 1
+        sandbox.web.faults.set("drop_column", count=pages, query=query, column="occurred")
+        rerun = settings.replace(page_size=10)
     with pytest.raises(QuarantineLimitError) as info:
         extract_interval(client_for(sandbox), store, rerun, *INTERVAL, full_history=False)
     assert f"query {query!r}" in str(info.value)
