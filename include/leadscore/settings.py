@@ -93,6 +93,16 @@ class Settings:
         default="2026-11-02",
         metadata={"doc": "First week the weekly DAGs schedule (catch-up starts here): set it to your go-live Monday"},
     )
+    task_retries: int = field(default=2, metadata={"doc": "Retries of a failed DAG task before it fails and alerts"})
+    retry_delay_seconds: int = field(
+        default=300, metadata={"doc": "Seconds before a task's first retry (doubling for each further retry)"}
+    )
+    sensor_poke_seconds: int = field(
+        default=30,
+        metadata={
+            "doc": "Seconds between a waiting task's checks (extract landed, champion registered); the slot is free between"
+        },
+    )
     sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
     sandbox_seed: int = field(default=7, metadata={"doc": "Seed of the demo's sandbox generator"})
 
@@ -218,5 +228,9 @@ def _check(s: Settings) -> None:
         date.fromisoformat(s.start_date)
     except ValueError as exc:
         raise SettingsError(f"LEADSCORE_START_DATE={s.start_date!r} is not an ISO date (YYYY-MM-DD)") from exc
+    if s.task_retries < 0 or s.retry_delay_seconds < 1:
+        raise SettingsError("LEADSCORE_TASK_RETRIES must be >= 0 and LEADSCORE_RETRY_DELAY_SECONDS at least 1")
+    if s.sensor_poke_seconds < 1:
+        raise SettingsError(f"LEADSCORE_SENSOR_POKE_SECONDS must be at least 1, got {s.sensor_poke_seconds}")
     if s.page_size <= 0 or s.page_size > 10_000:
         raise SettingsError(f"LEADSCORE_PAGE_SIZE must be in 1..10000 (Slate's row cap), got {s.page_size}")
