@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param, task
 
 from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, WAIT_TIMEOUT, monthly_timetable, poke_seconds
+from leadscore.waiting import WaitForInputs
 
 with DAG(
     dag_id="lead_training",
@@ -15,7 +16,7 @@ with DAG(
     + """
 
 Trains on every stored extract up to the run's date (or `as_of`); on a fresh home it first waits for `lead_data`'s first
-extract (checked every `LEADSCORE_SENSOR_POKE_SECONDS`). Candidates: a regularized Cox model (preferred when
+extract (waited for in the triggerer, checked every `LEADSCORE_SENSOR_POKE_SECONDS`). Candidates: a regularized Cox model (preferred when
 within tolerance) and two challengers (logistic regression, gradient-boosted trees), judged on a later time block.
 The `champion` alias of `lead_propensity` moves only when the gate passes; a failed gate leaves the champion and ends
 as a visible warning. Everything is tracked in MLflow (`make mlflow`).
@@ -47,14 +48,6 @@ as a visible warning. Everything is tracked in MLflow (`make mlflow`).
     },
 ) as dag:
 
-    @task.sensor(poke_interval=poke_seconds(), timeout=WAIT_TIMEOUT, mode="reschedule", inlets=[EXTRACT_ASSET])
-    def wait_for_extract() -> bool:
-        """Wait until `lead_data` has stored a first extract (the run was created when the DAG was unpaused)."""
-        from leadscore.settings import load_settings
-        from leadscore.tasks.training import extract_available
-
-        return extract_available(load_settings())
-
     @task(inlets=[EXTRACT_ASSET])
     def build_training_set(**context) -> dict:
         """Landmark rows with point-in-time features, durations and labels, split in time; written as Parquet."""
@@ -85,5 +78,10 @@ as a visible warning. Everything is tracked in MLflow (`make mlflow`).
             raise AirflowSkipException(f"gate failed, champion unchanged: {'; '.join(result.get('gate_reasons', []))}")
 
     built = build_training_set()
-    wait_for_extract() >> built
+    (
+        WaitForInputs(
+            task_id="wait_for_extract", check="any_extract", poke_seconds=poke_seconds(), wait_timeout=WAIT_TIMEOUT
+        )
+        >> built
+    )
     report_gate(train_and_register(built))

@@ -54,9 +54,8 @@ WAIT_TIMEOUT = timedelta(hours=12)
 
 
 def poke_seconds() -> int:
-    """Seconds between a sensor's checks, from LEADSCORE_SENSOR_POKE_SECONDS (an environment read: parse-time cheap).
-
-    The sensors run in reschedule mode: between checks the task gives its worker slot back."""
+    """Seconds between the wait tasks' checks, from LEADSCORE_SENSOR_POKE_SECONDS (an environment read: parse-time
+    cheap). The checks run in the triggerer (``leadscore.waiting``): a waiting task holds no worker slot."""
     from leadscore.settings import load_settings
 
     return load_settings().sensor_poke_seconds

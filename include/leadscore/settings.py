@@ -100,7 +100,7 @@ class Settings:
     sensor_poke_seconds: int = field(
         default=30,
         metadata={
-            "doc": "Seconds between a waiting task's checks (extract landed, champion registered); the slot is free between"
+            "doc": "Seconds between a waiting task's checks (extract landed, champion registered), made by the triggerer"
         },
     )
     sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
