@@ -232,8 +232,6 @@ def stack_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRun]:
             ),
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         }
         run = StackRun(

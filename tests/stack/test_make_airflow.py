@@ -85,7 +85,7 @@ def _stop_and_check(proc: subprocess.Popen, sig: int, to_group: bool, ports: lis
         proc.wait(timeout=90)
     except subprocess.TimeoutExpired:
         pytest.fail(f"make airflow did not stop within 90 s of signal {sig}:\n{_log_text(log)[-3000:]}")
-    gone, alive = psutil.wait_procs(tree, timeout=30)
+    _, alive = psutil.wait_procs(tree, timeout=30)
     alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     try:
         left = [" ".join(p.cmdline()[:4]) for p in alive]
@@ -129,7 +129,7 @@ def test_a_task_runs_on_any_port_and_sigterm_stops_every_process(tmp_path: Path)
 
 
 def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
-    proc, port, home, log = _start(tmp_path)
+    proc, port, _, log = _start(tmp_path)
     try:
         _wait("the api-server", lambda: port_open(port), 300, log, proc)
         _wait("the sandbox's ports", lambda: _sandbox_ports(log), 60, log, proc)
