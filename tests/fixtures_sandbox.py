@@ -123,6 +123,16 @@ def sandbox_session(sandbox_data_dir: Path) -> Iterator[object]:
         yield handle
 
 
+@pytest.fixture(scope="session")
+def sandbox_text_order(sandbox_data_dir: Path) -> Iterator[object]:
+    """A second sandbox over the same data whose web service serves text key order (the switch; the default is SQL
+    Server's order, as Slate). Tests clear its request log themselves."""
+    from leadscore.sandbox.serve import start_sandbox
+
+    with start_sandbox(sandbox_data_dir, key_order="text") as handle:
+        yield handle
+
+
 @pytest.fixture
 def sandbox(sandbox_session: object) -> Iterator[object]:
     """The session's sandbox with faults cleared, the request log emptied and the SFTP folders emptied."""

@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--leads", type=int, default=None, help="generate this many leads first when the folder is empty")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 only inside a container)")
     s.add_argument("--advertise-host", default=None, help="host name for the printed connection strings")
+    s.add_argument(
+        "--key-order",
+        choices=("sqlserver", "text"),
+        default=None,
+        help="order of the GUID paging key: sqlserver (as Slate; default: LEADSCORE_SANDBOX_KEY_ORDER) or text",
+    )
 
     for name, helptext in (("extract", "lead_data for one week"), ("score", "lead_inference for one week")):
         c = sub.add_parser(name, help=helptext)
@@ -115,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             settings,
             host=args.host,
             advertise_host=args.advertise_host,
+            key_order=args.key_order,
         )
     if args.command in ("extract", "score", "train"):
         from leadscore import local_run

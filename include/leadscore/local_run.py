@@ -150,7 +150,9 @@ def slate_connections(
     from leadscore.sandbox.serve import start_sandbox
 
     ensure_generated(settings.sandbox_dir, settings.sandbox_leads, settings.sandbox_seed)
-    with start_sandbox(settings.sandbox_dir, web_port=web_port, sftp_port=sftp_port) as handle:
+    with start_sandbox(
+        settings.sandbox_dir, web_port=web_port, sftp_port=sftp_port, key_order=settings.sandbox_key_order
+    ) as handle:
         yield handle.connection_uris(), handle
 
 

@@ -105,6 +105,10 @@ class Settings:
     )
     sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
     sandbox_seed: int = field(default=7, metadata={"doc": "Seed of the demo's sandbox generator"})
+    sandbox_key_order: str = field(
+        default="sqlserver",
+        metadata={"doc": "How the sandbox's web service orders GUID keys: sqlserver (as Slate) or text"},
+    )
 
     @property
     def home_abs(self) -> Path:
@@ -232,5 +236,7 @@ def _check(s: Settings) -> None:
         raise SettingsError("LEADSCORE_TASK_RETRIES must be >= 0 and LEADSCORE_RETRY_DELAY_SECONDS at least 1")
     if s.sensor_poke_seconds < 1:
         raise SettingsError(f"LEADSCORE_SENSOR_POKE_SECONDS must be at least 1, got {s.sensor_poke_seconds}")
+    if s.sandbox_key_order not in ("sqlserver", "text"):
+        raise SettingsError(f"LEADSCORE_SANDBOX_KEY_ORDER must be sqlserver or text, got {s.sandbox_key_order!r}")
     if s.page_size <= 0 or s.page_size > 10_000:
         raise SettingsError(f"LEADSCORE_PAGE_SIZE must be in 1..10000 (Slate's row cap), got {s.page_size}")

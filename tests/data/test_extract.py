@@ -171,3 +171,23 @@ def test_sorted_runs_merge_overlapping_batches_like_one_clean(tmp_path: Path) ->
     expected = contract_table(INTERACTIONS, clean_interactions(frame)[0]).to_pandas()
     pd.testing.assert_frame_equal(merged, expected)
     assert not list(tmp_path.iterdir())
+
+
+def test_the_store_holds_the_same_files_whichever_order_the_server_pages_in(
+    sandbox: Any, sandbox_text_order: Any, tmp_path: Path
+) -> None:
+    interval = (pd.Timestamp("2026-10-01"), pd.Timestamp("2026-11-01"))
+    settings = Settings(home=tmp_path / "home", page_size=50)
+    stores = {}
+    for name, handle in (("sqlserver", sandbox), ("text", sandbox_text_order)):
+        client = SlateClient(sandbox_config(handle), sleep=FakeSleep())
+        assert client.config.key_order == name  # as the sandbox's printed connection says
+        store = ExtractStore(tmp_path / name / "extracts", tmp_path / name / "q", tmp_path / name / "dq")
+        summary = extract_interval(client, store, settings, *interval, full_history=False, batch_rows=120)
+        assert summary.interactions.pages > 10 and summary.interactions.rows_out > 0
+        stores[name] = store
+    for query in (LEADS, INTERACTIONS):
+        assert (
+            stores["sqlserver"].path(query, *interval).read_bytes()
+            == stores["text"].path(query, *interval).read_bytes()
+        )

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import requests
 
+from leadscore.slate.keyorder import NIL_GUID, order_key_function, sqlserver_order_key, text_order_key
 from leadscore.slate.queries import INTERACTIONS, LEADS, MAX_PAGE_ROWS
 
 TIMEOUT = 30
@@ -119,7 +120,7 @@ def test_leads_pages_cover_every_row_exactly_once(sandbox, frames):
     expected = Counter(expected_leads(leads, since, until)["person_guid"].str.lower())
     assert served == expected
     keys = [row["person_guid"] for page in pages for row in page]
-    assert keys == sorted(keys)
+    assert keys == sorted(keys, key=sqlserver_order_key) != sorted(keys)  # SQL Server's order by default, as Slate
     # a cursor never splits duplicate records of one person between pages
     firsts = {page[0]["person_guid"] for page in pages[1:]}
     lasts = {page[-1]["person_guid"] for page in pages[:-1]}
@@ -242,7 +243,10 @@ def test_repeat_cursor_fault_serves_the_first_page_again(sandbox):
     again = call(sandbox, limit=10, after=first[-1]["person_guid"]).json()["row"]
     assert again == first
     second = call(sandbox, limit=10, after=first[-1]["person_guid"]).json()["row"]
-    assert second[0]["person_guid"] > first[-1]["person_guid"]
+    assert sqlserver_order_key(second[0]["person_guid"]) > sqlserver_order_key(first[-1]["person_guid"])
+    sandbox.web.faults.set("repeat_cursor")
+    assert call(sandbox, limit=10, after=NIL_GUID).json()["row"] == first  # page 1's cursor leaves the fault armed
+    assert sandbox.web.faults.armed() and call(sandbox, limit=10, after=first[-1]["person_guid"]).json()["row"] == first
 
 
 def test_fault_limited_to_a_query_and_page(sandbox):
@@ -300,30 +304,106 @@ def test_rendered_json_escapes_like_the_json_module():
     assert json.loads(render_rows(names, [pa.array([], pa.string())] * 3)) == {"row": []}
 
 
-def test_guid_sort_matches_string_sort_and_refuses_odd_keys():
+@pytest.mark.parametrize("key_order", ["sqlserver", "text"])
+def test_guid_sort_matches_the_order_key_and_refuses_odd_keys(key_order):
     import uuid
 
     import numpy as np
     import pyarrow as pa
 
-    from leadscore.sandbox.webservice import _guid_sort_indices
+    from leadscore.sandbox.webservice import _guid_sort_indices, _sort_key_indices
 
     rng = np.random.default_rng(3)
-    keys = [str(uuid.UUID(bytes=rng.bytes(16))) for _ in range(500)] + ["00000000-0000-0000-0000-000000000000"] * 2
-    order = _guid_sort_indices(pa.array(keys))
-    assert [keys[i] for i in order] == sorted(keys)
-    assert _guid_sort_indices(pa.array([*keys, "not-a-guid"])) is None
+    keys = [str(uuid.UUID(bytes=rng.bytes(16))) for _ in range(500)] + [NIL_GUID] * 2
+    sort_key = order_key_function(key_order)
+    order = _guid_sort_indices(pa.array(keys), key_order)
+    assert [keys[i] for i in order] == sorted(keys, key=sort_key)
+    odd = [*keys, "not-a-guid", "{" + keys[0] + "}"]
+    assert _guid_sort_indices(pa.array(odd), key_order) is None
+    assert [odd[i] for i in _sort_key_indices(pa.array(odd), sort_key)] == sorted(odd, key=sort_key)
 
 
-def test_guid_sort_breaks_ties_on_the_low_half():
+@pytest.mark.parametrize("key_order", ["sqlserver", "text"])
+def test_guid_sort_breaks_ties_on_the_low_half(key_order):
     import pyarrow as pa
 
     from leadscore.sandbox.webservice import _guid_sort_indices
 
-    keys = [
+    keys = [  # equal in the most significant 8 bytes of each order, different below
         "aaaaaaaa-aaaa-4aaa-9fff-000000000000",
         "aaaaaaaa-aaaa-4aaa-8fff-ffffffffffff",
         "0" * 8 + "-0000-4000-8000-" + "0" * 12,
+        "bbbbbbbb-aaaa-4aaa-9fff-000000000000",
     ]
-    order = _guid_sort_indices(pa.array(keys))
-    assert [keys[i] for i in order] == sorted(keys)
+    order = _guid_sort_indices(pa.array(keys), key_order)
+    assert [keys[i] for i in order] == sorted(keys, key=order_key_function(key_order))
+
+
+def test_after_compares_in_sql_server_order(sandbox):
+    everything = [r["person_guid"] for r in call(sandbox, limit=MAX_PAGE_ROWS).json()["row"]]
+    assert len(everything) < MAX_PAGE_ROWS  # one page holds the whole answer
+    cursor = everything[len(everything) // 2]
+    rows = call(sandbox, limit=MAX_PAGE_ROWS, after=cursor.upper()).json()["row"]
+    after = [k for k in everything if sqlserver_order_key(k) > sqlserver_order_key(cursor)]
+    assert [r["person_guid"] for r in rows] == after and len(after) < len(everything)
+    assert any(text_order_key(k) < cursor for k in after)  # text order would have dropped these
+    assert call(sandbox, limit=50, after=NIL_GUID).json() == call(sandbox, limit=50).json()
+
+
+def test_text_order_is_a_switch_with_a_matching_connection_string(sandbox_text_order, frames):
+    import io
+
+    from leadscore.sandbox.serve import describe
+
+    leads, _ = frames
+    sandbox_text_order.web.clear_request_log()
+    pages = all_pages(sandbox_text_order, "leads", 250)
+    keys = [row["person_guid"] for page in pages for row in page]
+    assert len(pages) > 3 and keys == sorted(keys) != sorted(keys, key=sqlserver_order_key)
+    assert set(keys) == set(leads["person_guid"].dropna().str.lower())
+    api = json.loads(sandbox_text_order.connection_uris()["AIRFLOW_CONN_SLATE_API"])
+    assert api["extra"]["key_order"] == "text"
+    out = io.StringIO()
+    describe(sandbox_text_order, out)
+    assert "key order         : text" in out.getvalue() and '"key_order": "text"' in out.getvalue()
+
+
+def test_the_default_connection_string_needs_no_key_order(sandbox):
+    import io
+
+    from leadscore.sandbox.serve import describe
+
+    assert sandbox.web.key_order == "sqlserver"
+    assert "key_order" not in json.loads(sandbox.connection_uris()["AIRFLOW_CONN_SLATE_API"])["extra"]
+    out = io.StringIO()
+    describe(sandbox, out)
+    assert "key order         : sqlserver" in out.getvalue() and "key_order" not in out.getvalue()
+
+
+def test_tables_must_share_one_key_order(sandbox_data_dir, frames):
+    from leadscore.sandbox.config import load_or_create_credentials
+    from leadscore.sandbox.webservice import QueryTable, QueryWebService
+
+    leads, interactions = frames
+    tables = {
+        LEADS.name: QueryTable(LEADS, leads, key_order="sqlserver"),
+        INTERACTIONS.name: QueryTable(INTERACTIONS, interactions, key_order="text"),
+    }
+    with pytest.raises(ValueError, match="key_order"):
+        QueryWebService(tables, load_or_create_credentials(sandbox_data_dir), datetime(2026, 11, 23))
+    with pytest.raises(ValueError, match="key_order must be one of"):
+        QueryTable(LEADS, leads, key_order="binary")
+
+
+def test_the_key_order_switch_is_a_setting_and_a_cli_flag():
+    from leadscore.cli import _parser
+    from leadscore.settings import SettingsError, load_settings
+
+    assert load_settings({}).sandbox_key_order == "sqlserver"
+    assert load_settings({"LEADSCORE_SANDBOX_KEY_ORDER": "text"}).sandbox_key_order == "text"
+    with pytest.raises(SettingsError, match="LEADSCORE_SANDBOX_KEY_ORDER"):
+        load_settings({"LEADSCORE_SANDBOX_KEY_ORDER": "binary"})
+    assert _parser().parse_args(["sandbox", "serve", "--key-order", "text"]).key_order == "text"
+    assert _parser().parse_args(["sandbox", "serve"]).key_order is None  # then the setting decides
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["sandbox", "serve", "--key-order", "binary"])

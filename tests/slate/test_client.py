@@ -21,6 +21,7 @@ from leadscore.slate.errors import (
     SlateSchemaError,
     SlateTransientError,
 )
+from leadscore.slate.keyorder import NIL_GUID, order_key_function, sqlserver_order_key
 from leadscore.slate.queries import INTERACTIONS, LEADS
 
 # A two-month window of interactions keeps the paged tests to a few dozen requests.
@@ -88,8 +89,9 @@ def test_small_pages_cover_every_row_exactly_once(sandbox: Any, full_pulls: dict
     assert result.pages == len(sandbox.web.request_log()) and result.pages >= len(reference) // page_size
     assert result.retries == 0 and sleep.calls == []
     sent = [e["params"] for e in sandbox.web.request_log()]
-    assert "after" not in sent[0] and all(p["limit"] == str(page_size) for p in sent)
-    assert [p.get("after") for p in sent[1:]] == sorted(p.get("after") for p in sent[1:])
+    assert sent[0]["after"] == NIL_GUID and all(p["limit"] == str(page_size) for p in sent)
+    cursors = [sqlserver_order_key(p["after"]) for p in sent]
+    assert cursors == sorted(cursors) and len(set(cursors)) == len(cursors)  # SQL Server order, out of the box
 
 
 def test_window_parameters_are_sent_in_slate_format(sandbox: Any) -> None:
@@ -119,6 +121,49 @@ def test_page_size_out_of_range(sandbox: Any) -> None:
     client, _ = client_for(sandbox)
     with pytest.raises(ValueError, match="page_size"):
         client.fetch_all(LEADS, None, None, 10_001)
+
+
+# -- key order: SQL Server's (the default, as Slate) and text (the switch) --------------------------------------
+
+
+@pytest.fixture(params=["sqlserver", "text"])
+def ordered_sandbox(request: pytest.FixtureRequest, sandbox: Any, sandbox_text_order: Any) -> Any:
+    """The session sandbox (SQL Server order) or its text-order twin over the same data, request log cleared."""
+    handle = sandbox if request.param == "sqlserver" else sandbox_text_order
+    handle.web.clear_request_log()
+    return handle
+
+
+@pytest.mark.parametrize(("query", "page_size"), [(INTERACTIONS, 97), (LEADS, 120)])
+def test_paging_works_in_either_order_from_the_printed_connection(
+    ordered_sandbox: Any, full_pulls: dict, query: Any, page_size: int
+) -> None:
+    order = ordered_sandbox.web.key_order
+    extra = json.loads(ordered_sandbox.connection_uris()["AIRFLOW_CONN_SLATE_API"])["extra"]
+    assert extra.get("key_order", "sqlserver") == order  # the default needs no knob; text is spelled out
+    client, _ = client_for(ordered_sandbox)  # the connection exactly as printed: no key_order set by hand
+    since, until = (SINCE, UNTIL) if query is INTERACTIONS else (None, None)
+    pages = list(client.fetch_pages(query, since, until, page_size))
+    reference = full_pulls[query.name]
+    assert len(pages) >= 10 and sum(len(p.rows) for p in pages) == len(reference)
+    keys = [r[query.key] for p in pages for r in p.rows]
+    assert sorted(keys) == sorted(reference[query.key])
+    for name in ("sqlserver", "text"):  # served in its own order, which is not the other one on this data
+        sort_key = order_key_function(name)
+        assert ([sort_key(k) for k in keys] == sorted(sort_key(k) for k in keys)) is (name == order)
+
+
+@pytest.mark.parametrize(("client_order", "server"), [("text", "sqlserver"), ("sqlserver", "text")])
+def test_a_key_order_mismatch_fails_on_page_1_naming_the_knob(
+    client_order: str, server: str, sandbox: Any, sandbox_text_order: Any
+) -> None:
+    handle = sandbox if server == "sqlserver" else sandbox_text_order
+    client, _ = client_for(handle, key_order=client_order)
+    with pytest.raises(SlateResponseError) as info:
+        client.fetch_all(INTERACTIONS, SINCE, UNTIL, 500)
+    message = str(info.value)
+    assert "keys out of order" in message and "page 1" in message and f"key_order={client_order!r}" in message
+    assert f'this page is in {server} order: set "key_order": "{server}" in the slate_api extras' in message
 
 
 # -- failures that must stop at once -----------------------------------------------------------------------------
@@ -278,7 +323,7 @@ def test_fetch_pages_yields_pages_in_order(sandbox: Any) -> None:
     client, _ = client_for(sandbox)
     pages = list(client.fetch_pages(INTERACTIONS, SINCE, UNTIL, 200))
     assert [p.number for p in pages] == list(range(1, len(pages) + 1))
-    assert pages[0].after is None and all(p.after == q.last_key for q, p in itertools.pairwise(pages))
+    assert pages[0].after == NIL_GUID and all(p.after == q.last_key for q, p in itertools.pairwise(pages))
     assert len(pages[-1].rows) < 200 <= len(pages[0].rows)
 
 
@@ -336,14 +381,14 @@ def test_config_errors_name_the_field(fields: dict, named: str) -> None:
     assert isinstance(info.value, SlateError) and isinstance(info.value, ValueError)
 
 
-def test_sqlserver_key_order_compares_the_last_group_first() -> None:
-    from leadscore.slate.client import _sqlserver_order_key, _text_order_key
-
-    low, high = "ffffffff-ffff-ffff-ffff-000000000000", "00000000-0000-0000-0000-000000000001"
-    assert _sqlserver_order_key(low) < _sqlserver_order_key(high)
-    assert _text_order_key(low) > _text_order_key(high)
+def test_key_order_defaults_to_sqlserver_and_text_is_an_explicit_option() -> None:
+    assert api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", EXTRA).key_order == "sqlserver"
+    text = api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", {**EXTRA, "key_order": " Text "})
+    assert text.key_order == "text"
+    with pytest.raises(SlateConfigError, match="key_order must be one of sqlserver, text, got 'binary'"):
+        api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", {**EXTRA, "key_order": "binary"})
     with pytest.raises(SlateConfigError, match="key_order"):
-        replace(api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", EXTRA), key_order="binary")
+        replace(text, key_order="binary")
 
 
 # -- answer shapes the sandbox never sends (pure checks of one decoded page) --------------------------------------
@@ -379,6 +424,6 @@ def test_page_larger_than_limit_is_allowed_only_for_ties() -> None:
     with pytest.raises(SlateResponseError, match="ignores its 'limit'"):
         client._check_limit(LEADS, 1, [{"person_guid": k} for k in "abcd"], 3)
     with pytest.raises(SlateResponseError, match="out of order"):
-        client._check_cursor(LEADS, 2, [{"person_guid": "b"}, {"person_guid": "a"}], None)
+        client._check_cursor(LEADS, 2, [{"person_guid": "b"}, {"person_guid": "a"}], NIL_GUID)
     with pytest.raises(SlateSchemaError, match="lacks the key column"):
-        client._check_cursor(LEADS, 2, [{"ref": "1"}], None)
+        client._check_cursor(LEADS, 2, [{"ref": "1"}], NIL_GUID)

@@ -43,10 +43,21 @@ def serve(
     settings: Settings,
     host: str = "127.0.0.1",
     advertise_host: str | None = None,
+    key_order: str | None = None,
 ) -> int:
-    """Serve the sandbox in the foreground (generating it first when the folder is empty) until Ctrl-C."""
+    """Serve the sandbox in the foreground (generating it first when the folder is empty) until Ctrl-C.
+
+    ``key_order`` (``sqlserver`` or ``text``) defaults to the ``sandbox_key_order`` setting.
+    """
     from leadscore.sandbox.serve import serve_command
 
     if ensure_generated(data_dir, leads or settings.sandbox_leads, settings.sandbox_seed):
         print(f"generated a sandbox Slate in {data_dir}")
-    return serve_command(data_dir, web_port, sftp_port, host=host, advertise_host=advertise_host)
+    return serve_command(
+        data_dir,
+        web_port,
+        sftp_port,
+        host=host,
+        advertise_host=advertise_host,
+        key_order=key_order or settings.sandbox_key_order,
+    )

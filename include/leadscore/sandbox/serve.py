@@ -29,6 +29,7 @@ from leadscore.sandbox.config import (
 from leadscore.sandbox.importer import DEFAULT_MASK, SlateImporter
 from leadscore.sandbox.sftp_server import SandboxSFTPServer
 from leadscore.sandbox.webservice import FAULTS_PATH, QUERY_PATH, QueryWebService, build_tables
+from leadscore.slate.keyorder import DEFAULT_KEY_ORDER
 
 HOST = "127.0.0.1"
 
@@ -81,6 +82,9 @@ class SandboxHandle:
     def connection_uris(self) -> dict[str, str]:
         """``AIRFLOW_CONN_SLATE_API`` and ``AIRFLOW_CONN_SLATE_SFTP`` as JSON strings (shape of .env.example)."""
         creds = self.credentials
+        extra: dict[str, object] = {"queries": {name: {"id": q.id, "h": q.h} for name, q in creds.queries.items()}}
+        if self.web.key_order != DEFAULT_KEY_ORDER:  # the default (SQL Server order, as Slate) needs no knob
+            extra["key_order"] = self.web.key_order
         api = {
             "conn_type": "http",
             "host": self.advertise_host,
@@ -88,7 +92,7 @@ class SandboxHandle:
             "schema": "http",
             "login": creds.service_user,
             "password": creds.service_password,
-            "extra": {"queries": {name: {"id": q.id, "h": q.h} for name, q in creds.queries.items()}},
+            "extra": extra,
         }
         sftp = {
             "conn_type": "sftp",
@@ -126,6 +130,7 @@ def start_sandbox(
     start_web: bool = True,
     host: str = HOST,
     advertise_host: str | None = None,
+    key_order: str = DEFAULT_KEY_ORDER,
 ) -> SandboxHandle:
     """Load a generated sandbox directory and start its servers on 127.0.0.1.
 
@@ -139,6 +144,8 @@ def start_sandbox(
         start_web: False leaves the web service unstarted (``serve_forever`` runs it in the foreground).
         host: the address to bind: 127.0.0.1 by default; only a container (the Docker stack) binds 0.0.0.0.
         advertise_host: the host name put in the connection strings (default: ``host``).
+        key_order: how the web service orders the GUID paging key: ``sqlserver`` (as Slate) or ``text``; the
+            connection strings carry ``extra.key_order`` when it is not the client's default.
     Returns:
         A SandboxHandle; stop it (or use it as a context manager) to free the ports.
     Raises:
@@ -156,7 +163,12 @@ def start_sandbox(
     leads = pd.read_parquet(paths.leads)
     interactions = pd.read_parquet(paths.interactions)
     web = QueryWebService(
-        build_tables(leads, interactions), credentials, meta["end"], host, web_port, include_nulls=include_nulls
+        build_tables(leads, interactions, key_order=key_order),
+        credentials,
+        meta["end"],
+        host,
+        web_port,
+        include_nulls=include_nulls,
     )
     known = pd.Index(leads["person_guid"].dropna().astype("string").str.strip().str.lower().unique())
     del leads, interactions
@@ -182,6 +194,7 @@ def describe(handle: SandboxHandle, out: TextIO) -> None:
     lines = [
         f"Slate sandbox over {handle.data_dir}",
         f"  query web service : {handle.query_url}",
+        f"  key order         : {handle.web.key_order} (GUID paging key; sqlserver is what Slate serves)",
         f"  faults (control)  : {handle.web_url}{FAULTS_PATH}  (POST JSON {{'kind': ...}}, Basic auth as below)",
         f"  SFTP              : sftp://{creds.sftp_user}@{handle.sftp_host}:{handle.sftp_port}/incoming/lead_scores/",
         f"  SFTP host key     : {handle.host_key_line}",
@@ -203,6 +216,7 @@ def serve_forever(
     importer_interval: float = 30.0,
     host: str = HOST,
     advertise_host: str | None = None,
+    key_order: str = DEFAULT_KEY_ORDER,
 ) -> None:
     """Serve the sandbox in the foreground until Ctrl-C or SIGTERM, polling the importer every few seconds."""
     handle = start_sandbox(
@@ -213,6 +227,7 @@ def serve_forever(
         start_web=False,
         host=host,
         advertise_host=advertise_host,
+        key_order=key_order,
     )
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -230,12 +245,19 @@ def serve_forever(
 
 
 def serve_command(
-    data_dir: Path, web_port: int = 18080, sftp_port: int = 18022, host: str = HOST, advertise_host: str | None = None
+    data_dir: Path,
+    web_port: int = 18080,
+    sftp_port: int = 18022,
+    host: str = HOST,
+    advertise_host: str | None = None,
+    key_order: str = DEFAULT_KEY_ORDER,
 ) -> int:
     """CLI entry of ``python -m leadscore sandbox serve``: returns the process exit code (0 ok, 2 bad sandbox)."""
     started = time.monotonic()
     try:
-        serve_forever(Path(data_dir), web_port, sftp_port, host=host, advertise_host=advertise_host)
+        serve_forever(
+            Path(data_dir), web_port, sftp_port, host=host, advertise_host=advertise_host, key_order=key_order
+        )
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

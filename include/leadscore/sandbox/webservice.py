@@ -4,9 +4,11 @@ Wire format as Slate's (BRIEF §2): ``{"row": [{...}, ...]}``, every value a str
 Basic of the service account (401 otherwise) plus the per-query ``h`` (403); an unknown query GUID is 404. The custom
 parameters of ``slate.queries.QUERY_PARAMS`` are typed; a value that does not parse is 400 with a message naming it.
 
-Paging: rows are ordered by the query's key (lower-cased GUID string order); a page holds the rows whose key is
-greater than ``after``, at most ``min(limit, MAX_PAGE_ROWS)`` of them, except that rows sharing the page's last key
-(duplicate records, as ``TOP ... WITH TIES``) are always served together so that a cursor never splits them.
+Paging: rows are ordered by the query's key in the service's ``key_order``: SQL Server's ``uniqueidentifier`` order
+by default, as real Slate serves an ``ORDER BY`` on a GUID column, or lower-cased text order as a switch (see
+``slate.keyorder``); ``after`` compares the same way. A page holds the rows whose key is greater than ``after``, at
+most ``min(limit, MAX_PAGE_ROWS)`` of them, except that rows sharing the page's last key (duplicate records, as
+``TOP ... WITH TIES``) are always served together so that a cursor never splits them.
 
 Sort orders are computed once at start; the rows inside a ``[since, until)`` window are computed once per window
 (vectorized) and cached, so that a page costs a binary search plus a gather of its rows.
@@ -38,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.sandbox.config import FaultSwitches, SandboxCredentials
+from leadscore.slate.keyorder import DEFAULT_KEY_ORDER, NIL_GUID, SQLSERVER_BYTE_SIGNIFICANCE, order_key_function
 from leadscore.slate.queries import INTERACTIONS, LEADS, MAX_PAGE_ROWS, QUERY_PARAMS, RESERVED_PARAM_NAMES, QuerySpec
 
 QUERY_PATH = "/manage/query/run"
@@ -144,17 +147,18 @@ def _flat_strings(series: pd.Series) -> pa.Array:
 
 
 class _SortedKeys:
-    """Read-only sequence view of the lower-cased keys in sorted order (for ``bisect``)."""
+    """Read-only sequence view of the keys' sort keys (``slate.keyorder``) in sorted order (for ``bisect``)."""
 
-    def __init__(self, keys: pa.Array, order: np.ndarray) -> None:
+    def __init__(self, keys: pa.Array, order: np.ndarray, sort_key: Any) -> None:
         self._keys = keys
         self._order = order
+        self._sort_key = sort_key
 
     def __len__(self) -> int:
         return len(self._order)
 
     def __getitem__(self, i: int) -> str:
-        return self._keys[int(self._order[i])].as_py()
+        return self._sort_key(self._keys[int(self._order[i])].as_py())
 
 
 @dataclass(frozen=True)
@@ -179,12 +183,17 @@ class QueryTable:
         frame: wire columns as nullable strings plus hidden typed ``_``-prefixed columns: ``_occurred``
             (interactions) or ``_created`` and ``_app_created`` (leads).
         cache_windows: how many ``[since, until)`` windows keep their filtered rows.
+        key_order: ``sqlserver`` (SQL Server's ``uniqueidentifier`` order, as Slate) or ``text``.
     Raises:
-        ValueError: the key or a hidden time column is missing.
+        ValueError: the key or a hidden time column is missing, or the key order is unknown.
     """
 
-    def __init__(self, spec: QuerySpec, frame: pd.DataFrame, cache_windows: int = 8) -> None:
+    def __init__(
+        self, spec: QuerySpec, frame: pd.DataFrame, cache_windows: int = 8, key_order: str = DEFAULT_KEY_ORDER
+    ) -> None:
         self.spec = spec
+        self.key_order = key_order
+        self._sort_key = order_key_function(key_order)
         self.is_leads = spec.name == LEADS.name
         hidden = ["_created", "_app_created"] if self.is_leads else ["_occurred"]
         missing = [c for c in [spec.key, *hidden] if c not in frame.columns]
@@ -198,11 +207,11 @@ class QueryTable:
         self.null_key_rows = len(frame) - len(keep)  # dirt that can never be paged: not served
         self._keys = pc.utf8_lower(keys)
         kept = self._keys.take(pa.array(keep))
-        sort_idx = _guid_sort_indices(kept)
-        if sort_idx is None:  # keys that are not all canonical GUIDs: Arrow's (slower) string sort
-            sort_idx = np.asarray(pc.sort_indices(kept))
+        sort_idx = _guid_sort_indices(kept, key_order)
+        if sort_idx is None:  # keys that are not all canonical GUIDs (dirt): sort by the order's key function
+            sort_idx = _sort_key_indices(kept, self._sort_key)
         self.order = keep[sort_idx]
-        self._sorted_keys = _SortedKeys(self._keys, self.order)
+        self._sorted_keys = _SortedKeys(self._keys, self.order, self._sort_key)
         self._arrays = {c: _flat_strings(frame[c]) for c in self.wire_columns}
         self._times = [_times_us(frame[c])[self.order] for c in hidden]
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
@@ -239,7 +248,7 @@ class QueryTable:
         ``after`` is a canonical lower-case GUID or None (the first page). ``limit`` must be positive.
         """
         window = self.window(since_us, until_us)
-        start = bisect.bisect_right(self._sorted_keys, after) if after else 0
+        start = bisect.bisect_right(self._sorted_keys, self._sort_key(after)) if after else 0
         i = int(np.searchsorted(window, start, side="left"))
         j = min(i + limit, len(window))
         if 0 < j < len(window):
@@ -299,10 +308,18 @@ def _large(text: str) -> pa.Scalar:
     return pa.scalar(text, type=pa.large_string())
 
 
-def _guid_sort_indices(keys: pa.Array) -> np.ndarray | None:
-    """Sort order of lower-case canonical GUID strings via their 128-bit values (string order == numeric order).
+def _sort_key_indices(keys: pa.Array, sort_key: Any) -> np.ndarray:
+    """Stable sort order of arbitrary key strings by a ``slate.keyorder`` key function (the slow path, for dirt)."""
+    values = keys.to_pylist()
+    return np.array(sorted(range(len(values)), key=lambda i: sort_key(values[i])), dtype=np.int64)
 
-    Returns None when some key is not a canonical 36-character lower-case GUID (the caller sorts strings then).
+
+def _guid_sort_indices(keys: pa.Array, key_order: str = DEFAULT_KEY_ORDER) -> np.ndarray | None:
+    """Sort order of lower-case canonical GUID strings in ``key_order`` via 128-bit values, vectorized.
+
+    Text order is the numeric order of the 16 bytes as displayed; SQL Server's order is the numeric order of the same
+    bytes regrouped most significant first (``slate.keyorder.SQLSERVER_BYTE_SIGNIFICANCE``). Returns None when some
+    key is not a canonical 36-character GUID (the caller sorts by the key function then).
     """
     n = len(keys)
     if n == 0:
@@ -317,10 +334,14 @@ def _guid_sort_indices(keys: pa.Array) -> np.ndarray | None:
     if not (data[:, [8, 13, 18, 23]] == ord("-")).all():
         return None
     hexchars = np.concatenate([data[:, 0:8], data[:, 9:13], data[:, 14:18], data[:, 19:23], data[:, 24:36]], axis=1)
+    if key_order not in ("sqlserver", "text"):
+        raise ValueError(f"unknown key_order {key_order!r}")
     try:  # callers pass lower-cased keys; fromhex would accept upper case too, in the same order
         raw = bytes.fromhex(hexchars.tobytes().decode("ascii"))
     except (ValueError, UnicodeDecodeError):
         return None
+    if key_order == "sqlserver":  # the 16 bytes regrouped most significant first
+        raw = np.frombuffer(raw, dtype=np.uint8).reshape(n, 16)[:, list(SQLSERVER_BYTE_SIGNIFICANCE)].tobytes()
     words = np.frombuffer(raw, dtype=">u8").reshape(n, 2)
     hi, lo = words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
     order = np.argsort(hi)
@@ -331,9 +352,14 @@ def _guid_sort_indices(keys: pa.Array) -> np.ndarray | None:
     return order
 
 
-def build_tables(leads: pd.DataFrame, interactions: pd.DataFrame) -> dict[str, QueryTable]:
-    """QueryTables of both queries from the generator's frames (see QueryTable for the columns)."""
-    return {LEADS.name: QueryTable(LEADS, leads), INTERACTIONS.name: QueryTable(INTERACTIONS, interactions)}
+def build_tables(
+    leads: pd.DataFrame, interactions: pd.DataFrame, key_order: str = DEFAULT_KEY_ORDER
+) -> dict[str, QueryTable]:
+    """QueryTables of both queries from the generator's frames (see QueryTable for the columns and ``key_order``)."""
+    return {
+        LEADS.name: QueryTable(LEADS, leads, key_order=key_order),
+        INTERACTIONS.name: QueryTable(INTERACTIONS, interactions, key_order=key_order),
+    }
 
 
 class _Reply(Exception):
@@ -369,6 +395,7 @@ class QueryWebService:
         if missing:
             raise ValueError(f"credentials have no GUID/h for queries {missing}")
         self.tables = tables
+        _ = self.key_order  # one order for every table, checked before serving
         self.credentials = credentials
         self.end_us = _to_us(end)
         self.include_nulls = include_nulls
@@ -379,6 +406,14 @@ class QueryWebService:
         handler = type("SlateHandler", (_Handler,), {"service": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
+
+    @property
+    def key_order(self) -> str:
+        """How the tables order the paging key: ``sqlserver`` or ``text`` (one order for every table)."""
+        orders = {t.key_order for t in self.tables.values()}
+        if len(orders) != 1:
+            raise ValueError(f"tables disagree on key_order: {sorted(orders)}")
+        return orders.pop()
 
     @property
     def host(self) -> str:
@@ -477,7 +512,7 @@ class QueryWebService:
         if terminal:
             fired.append(terminal.kind)
             raise _FaultReply(terminal, fired)
-        if params["after"] and self.faults.take(("repeat_cursor",), matches):
+        if params["after"] not in (None, NIL_GUID) and self.faults.take(("repeat_cursor",), matches):
             fired.append("repeat_cursor")
             page = table.page(since, until, None, limit)
         drop = self.faults.take(("drop_column",), matches)

@@ -6,8 +6,10 @@ Wire (one page)::
         &since=YYYY-MM-DDTHH:MM:SS&until=YYYY-MM-DDTHH:MM:SS&after=<last key>&limit=N      (HTTP Basic auth)
     -> 200 application/json {"row": [{"col": "value", ...}, ...]}   (every value a string, NULL columns omitted)
 
-Rows are ordered by the query's key; ``after`` is the last key of the previous page; a page with fewer than ``limit``
-rows is the last. The client retries transient failures (429 honouring ``Retry-After``, 500/502/503/504, timeouts,
+Rows are ordered by the query's key (``SlateApiConfig.key_order``: SQL Server's ``uniqueidentifier`` order by default,
+see ``slate.keyorder``); ``after`` is the last key of the previous page, and the nil GUID on page 1 (it sorts before
+every GUID, so the query's ``key > @after`` holds for every row without relying on how Slate passes an omitted
+parameter); a page with fewer than ``limit`` rows is the last. The client retries transient failures (429 honouring ``Retry-After``, 500/502/503/504, timeouts,
 dropped connections, a truncated body) with capped exponential backoff and jitter, fails at once on 400/401/403/404,
 and checks each answer (content type, JSON, shape, required columns, cursor order). It never returns partial data.
 """
@@ -39,6 +41,7 @@ from leadscore.slate.errors import (
     SlateSchemaError,
     SlateTransientError,
 )
+from leadscore.slate.keyorder import KEY_ORDERS, NIL_GUID, order_key_function
 from leadscore.slate.queries import MAX_PAGE_ROWS, QUERIES, QuerySpec
 
 log = logging.getLogger(__name__)
@@ -59,7 +62,7 @@ class Page:
 
     Attributes:
         query: query name. number: 1-based page number. rows: the rows as sent (dicts of strings, NULLs omitted).
-        columns: columns seen on this page, in first-seen order. after: the cursor sent (None on page 1).
+        columns: columns seen on this page, in first-seen order. after: the cursor sent (``NIL_GUID`` on page 1).
         last_key: key of the last row (the next page's cursor), None when the page is empty.
         retries: retries this page needed. seconds: wall time of this page including retries.
     """
@@ -68,7 +71,7 @@ class Page:
     number: int
     rows: list[dict[str, str]] = field(repr=False)
     columns: tuple[str, ...]
-    after: str | None
+    after: str
     last_key: str | None
     retries: int
     seconds: float
@@ -107,19 +110,6 @@ def format_wire_datetime(value: datetime | pd.Timestamp | str | None) -> str | N
     if ts.tzinfo is not None:
         ts = ts.tz_convert(UTC).tz_localize(None)
     return ts.strftime(WIRE_DATETIME)
-
-
-def _text_order_key(key: str) -> str:
-    return key.strip().lower()
-
-
-def _sqlserver_order_key(key: str) -> str:
-    # SQL Server compares uniqueidentifier by byte groups, most significant first: the last 6 bytes, then bytes 8-9,
-    # 6-7, 4-5, 0-3. In the display form these are the groups 5, 4, 3, 2, 1, each compared as written.
-    parts = key.strip().lower().strip("{}").split("-")
-    if len(parts) != 5:
-        return key.strip().lower()
-    return "".join(reversed(parts))
 
 
 def _retry_after_seconds(header: str | None) -> float | None:
@@ -198,7 +188,7 @@ class SlateClient:
             session.mount("http://", adapter)
         session.headers.update({"Accept": "application/json", "User-Agent": "leadscore-slate-client"})
         self._session = session
-        self._order_key = _sqlserver_order_key if config.key_order == "sqlserver" else _text_order_key
+        self._order_key = order_key_function(config.key_order)
         self._secrets = [config.password, *(q.h for q in config.queries.values())]
         _URLLIB3_REDACTOR.secrets.update(secret for secret in self._secrets if secret)
 
@@ -251,15 +241,13 @@ class SlateClient:
                 base_params[name] = formatted
         base_params["limit"] = int(page_size)
 
-        after: str | None = None
+        after = NIL_GUID
         number = 0
         seen_required: set[str] = set()
         total_rows = 0
         while True:
             number += 1
-            params = dict(base_params)
-            if after is not None:
-                params["after"] = after
+            params = {**base_params, "after": after}
             started = time.monotonic()
             payload, retries = self._get_json(spec, number, params)
             rows, columns = self._check_rows(spec, number, payload)
@@ -538,7 +526,7 @@ class SlateClient:
                 page=number,
             )
 
-    def _check_cursor(self, spec: QuerySpec, number: int, rows: list[dict[str, str]], after: str | None) -> str | None:
+    def _check_cursor(self, spec: QuerySpec, number: int, rows: list[dict[str, str]], after: str) -> str | None:
         if not rows:
             return None
         keys: list[str] = []
@@ -552,7 +540,7 @@ class SlateClient:
                 )
             keys.append(key)
         order = [self._order_key(k) for k in keys]
-        if after is not None and order[0] <= self._order_key(after):
+        if order[0] <= self._order_key(after):
             raise SlateResponseError(
                 f"cursor went backwards or repeated: first key {keys[0]!r} is not after the cursor {after!r}; the "
                 "query must return rows with key > @after ordered by key",
@@ -564,8 +552,17 @@ class SlateClient:
             if order[i] < order[i - 1]:
                 raise SlateResponseError(
                     f"keys out of order at row {i}: {keys[i - 1]!r} then {keys[i]!r}; the query must "
-                    f"order by {spec.key} (key_order={self.config.key_order!r})",
+                    f"order by {spec.key} (key_order={self.config.key_order!r}){self._order_hint(keys)}",
                     query=spec.name,
                     page=number,
                 )
         return keys[-1]
+
+    def _order_hint(self, keys: list[str]) -> str:
+        """Names the other key order when the page follows it: the connection's knob is then the fix."""
+        other = next(o for o in KEY_ORDERS if o != self.config.key_order)
+        other_key = order_key_function(other)
+        order = [other_key(k) for k in keys]
+        if all(a <= b for a, b in itertools.pairwise(order)):
+            return f'; this page is in {other} order: set "key_order": "{other}" in the slate_api extras'
+        return ""

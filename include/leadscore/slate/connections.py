@@ -8,7 +8,8 @@ Expected connection (see ``.env.example``)::
     conn_type: http            host: <instance>.technolutions.net   schema: https (the URL scheme)
     login / password: the Service Account of a "Username" grantee (HTTP Basic auth)
     extra: {"queries": {"leads": {"id": "<query GUID>", "h": "<hash>"}, "interactions": {...}},
-            optional: "connect_timeout", "read_timeout", "max_retries", "backoff", "max_backoff"}
+            optional: "connect_timeout", "read_timeout", "max_retries", "backoff", "max_backoff",
+            "key_order" ("sqlserver", the default and what Slate serves, or "text")}
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from leadscore.slate.errors import SlateConfigError
+from leadscore.slate.keyorder import DEFAULT_KEY_ORDER, KEY_ORDERS
 from leadscore.slate.queries import QUERIES
 
 _SCHEMES = ("http", "https")
@@ -55,8 +57,9 @@ class SlateApiConfig:
         connect_timeout, read_timeout: seconds per request (``requests`` timeouts).
         max_retries: retries of one page after its first attempt on transient failures.
         backoff, max_backoff: base and cap (seconds) of the exponential backoff; also the cap of ``Retry-After``.
-        key_order: how the server orders the paging key: ``text`` (lower-case string order) or ``sqlserver``
-            (SQL Server's ``uniqueidentifier`` order, which real Slate queries use for ``ORDER BY id``).
+        key_order: how the server orders the paging key: ``sqlserver`` (the default: SQL Server's
+            ``uniqueidentifier`` order, which every Slate query ordering by a GUID column gives) or ``text``
+            (lower-case string order: a service built on another database, or a query ordering by a string cast).
     """
 
     base_url: str
@@ -68,7 +71,7 @@ class SlateApiConfig:
     max_retries: int = 5
     backoff: float = 1.0
     max_backoff: float = 60.0
-    key_order: str = "text"
+    key_order: str = DEFAULT_KEY_ORDER
 
     def __post_init__(self) -> None:
         if not self.base_url:
@@ -83,8 +86,10 @@ class SlateApiConfig:
             raise SlateConfigError(f"slate_api: max_retries must be >= 0, got {self.max_retries}")
         if self.backoff < 0 or self.max_backoff < 0:
             raise SlateConfigError("slate_api: backoff and max_backoff must be >= 0 seconds")
-        if self.key_order not in ("text", "sqlserver"):
-            raise SlateConfigError(f"slate_api: key_order must be 'text' or 'sqlserver', got {self.key_order!r}")
+        if self.key_order not in KEY_ORDERS:
+            raise SlateConfigError(
+                f"slate_api: extras key_order must be one of {', '.join(KEY_ORDERS)}, got {self.key_order!r}"
+            )
 
     def __repr__(self) -> str:
         return (
@@ -198,7 +203,7 @@ def api_config_from_connection(
             except (TypeError, ValueError):
                 raise SlateConfigError(f"slate_api: extras {name!r}={extra[name]!r} is not a {kind.__name__}") from None
     if extra.get("key_order"):
-        tunables["key_order"] = str(extra["key_order"])
+        tunables["key_order"] = str(extra["key_order"]).strip().lower()
     if not (login or "").strip():
         raise SlateConfigError("slate_api: 'login' is empty; set the Service Account user name")
     if not password:

@@ -1,8 +1,10 @@
 """The contract of the two Slate queries LeadScore reads, shared by the client, the validator and the sandbox.
 
-Each query is a Slate query exposed as a web service. Every value arrives as a string; a NULL column is omitted from
-its row. Both queries take the same custom parameters and page themselves: rows are ordered by ``key`` (a GUID), the
-``after`` parameter is the last key of the previous page, and ``limit`` caps the rows per page.
+Each query is a Slate query exposed as a web service; its Custom SQL ships in ``slate/sql/<name>.sql``
+(``slate.sqlfiles``). Every value arrives as a string; a NULL column is omitted from its row. Both queries take the
+same custom parameters and page themselves: rows are ordered by ``key`` (a GUID, in SQL Server's ``uniqueidentifier``
+order: ``slate.keyorder``), the ``after`` parameter is the last key of the previous page (the nil GUID on page 1), and
+``limit`` caps the rows per page.
 """
 
 from __future__ import annotations
