@@ -222,6 +222,9 @@ def stack_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRun]:
             "LEADSCORE_RETRY_DELAY_SECONDS": "5",
             "LEADSCORE_CHUNK_ROWS": "250",
             "LEADSCORE_MIN_SCORED_LEADS": "50",
+            # A lighter training (fewer leads and landmark rows): settings a user has too.
+            "LEADSCORE_TRAINING_WINDOW_DAYS": "365",
+            "LEADSCORE_LANDMARK_DAYS": "0,3,14,60,180",
             "LEADSCORE_ALERT_COMMAND": shlex.join(
                 [
                     sys.executable,

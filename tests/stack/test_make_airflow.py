@@ -14,7 +14,7 @@ import pytest
 
 from tests.stack.harness import ApiClient, environ_without_airflow, free_port, port_open
 
-pytestmark = [pytest.mark.stack, pytest.mark.slow]
+pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(1200)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
