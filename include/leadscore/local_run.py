@@ -209,6 +209,10 @@ def airflow_standalone(
         env.update(api_server_env(port, env["AIRFLOW__API__HOST"]))
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
         env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+        # The scheduler's and triggerer's log servers default to fixed ports (8793/8794) on every interface; one
+        # machine reads its logs from disk, so any free port will do and two `make airflow` never collide.
+        env.setdefault("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(_free_port()))
+        env.setdefault("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", str(_free_port()))
         proc = None
         try:
             ensure_airflow_db(env, settings.home_abs / "logs")
@@ -255,6 +259,14 @@ def mlflow_ui(settings: Settings, port: int = 5000) -> int:
             return proc.wait()
         except KeyboardInterrupt:
             return _stop(proc)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen) -> int:

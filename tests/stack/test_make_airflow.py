@@ -41,7 +41,8 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen, int, Path, Path]:
     port = free_port()
     home = tmp_path / "home"
     env = environ_without_airflow()
-    env.update({"LEADSCORE_HOME": str(home), "LEADSCORE_SANDBOX_LEADS": "500", "LEADSCORE_START_DATE": "2026-11-02"})
+    # One week to catch up: lead_data's first scheduled run is the task that must reach the execution API.
+    env.update({"LEADSCORE_HOME": str(home), "LEADSCORE_SANDBOX_LEADS": "500", "LEADSCORE_START_DATE": _weeks_back(1)})
     log = tmp_path / "make-airflow.log"
     with open(log, "wb") as fh:
         # Its own process group, like a shell job: Ctrl-C in a terminal signals the whole group.
@@ -55,6 +56,13 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen, int, Path, Path]:
             start_new_session=True,
         )
     return proc, port, home, log
+
+
+def _weeks_back(weeks: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    return (today - timedelta(days=today.weekday(), weeks=weeks)).isoformat()
 
 
 def _tree(pid: int) -> list:
