@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from leadscore.processes import stop_tree
 from tests.stack.harness import ApiClient, environ_without_airflow, free_port, port_open
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -132,8 +133,7 @@ def test_a_task_runs_on_any_port_and_sigterm_stops_every_process(tmp_path: Path)
         assert state == "success", f"tasks on port {port}: {[(t['task_id'], t['state']) for t in tis]}"
         _stop_and_check(proc, signal.SIGTERM, to_group=False, ports=[port, *_sandbox_ports(log)], log=log)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_tree(proc, timeout=30)  # whatever the test's outcome, nothing stays behind
 
 
 def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
@@ -143,5 +143,4 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
         _wait("the sandbox's ports", lambda: _sandbox_ports(log), 60, log, proc)
         _stop_and_check(proc, signal.SIGINT, to_group=True, ports=[port, *_sandbox_ports(log)], log=log)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_tree(proc, timeout=30)  # whatever the test's outcome, nothing stays behind
