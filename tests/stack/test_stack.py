@@ -200,13 +200,18 @@ def test_one_week_on_the_celery_executor_with_two_workers(stack_run: StackRun, c
     for dag_id, run_id in run_ids.items():
         assert not failed_tries(run, dag_id, run_id)
         tis += run.api.task_instances(dag_id, run_id)
-    scheduler_log = run.stack.components["airflow-scheduler"].log.read_text(errors="replace")
-    finished = [
-        line
-        for line in scheduler_log.splitlines()
-        if "TaskInstance Finished" in line and any(r in line for r in run_ids.values())
-    ]
-    assert len(finished) >= len(tis) and all("executor=CeleryExecutor" in line for line in finished), finished[-5:]
+    scheduler = run.stack.components["airflow-scheduler"]
+
+    def finished_lines() -> list[str] | None:  # the scheduler logs a task's end just after the run's state changes
+        lines = [
+            line
+            for line in scheduler.log.read_text(errors="replace").splitlines()
+            if "TaskInstance Finished" in line and any(r in line for r in run_ids.values())
+        ]
+        return lines if len(lines) >= len(tis) else None
+
+    finished = run.stack.wait("the scheduler's log of every finished task", finished_lines, timeout=120)
+    assert all("executor=CeleryExecutor" in line for line in finished), finished[-5:]
     received = sum(w.log.read_text(errors="replace").count("execute_workload") for w in celery_stack)
     assert received >= len(tis), f"the workers' logs show {received} tasks for {len(tis)} task instances"
     report = run.api.xcom("lead_inference", run_ids["lead_inference"], "deliver")
