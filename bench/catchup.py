@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
 from bench.common import PYTHON, ROOT, free_port, load_average, write_result
 from tests.stack.harness import ApiClient, environ_without_airflow, port_open
