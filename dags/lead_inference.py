@@ -48,7 +48,8 @@ what is missing or different. `dry_run` writes files and the manifest without up
 
     @task
     def score(**context) -> dict:
-        """Load the champion, score open leads as of the interval end, write the chunked files and manifest."""
+        """Load the week's champion (the version that held @champion for it), score open leads as of the interval
+        end, write the chunked files and manifest."""
         from leadscore.airflow_adapter import run_context
         from leadscore.tasks.inference import score_week
 

@@ -2,26 +2,32 @@
 
 A small FastAPI app, mounted by the api-server under ``/leadscore-reports``, serves the HTML files of
 ``LEADSCORE_HOME/reports`` with an index page; an external view adds "LeadScore reports" to the UI's navigation and
-shows that index in the UI (``url_route``). The reports hold aggregate metrics and charts only (no lead-level data);
-like every plugin FastAPI app, these pages are not behind Airflow's login, so expose the api-server accordingly.
+shows that index inside the UI (``url_route``).
+
+Airflow 3 does not put plugin apps behind its login, so this app declares its own dependencies: every page needs a
+user authenticated by Airflow's auth manager (the UI's ``_token`` session cookie, or ``Authorization: Bearer <JWT>``
+from ``POST /auth/token``) who may read the runs of ``lead_inference`` and ``lead_training``, the DAGs that write
+the reports. Otherwise the answer is 401 (with a link to the login page) or 403.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable
-from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import HTMLResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
 URL_PREFIX = "/leadscore-reports"
-_REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.html$")
-_WEEKLY = re.compile(r"^weekly_(\d{8})\.html$")
+# The DAGs whose output the reports show: reading their runs is what reading the reports requires.
+REPORT_DAGS = ("lead_inference", "lead_training")
+_TITLES = {401: "Log in to see the LeadScore reports", 403: "Not allowed", 404: "Not found"}
 
 
 def default_reports_dir() -> Path:
@@ -31,100 +37,93 @@ def default_reports_dir() -> Path:
     return load_settings().reports_dir
 
 
-def list_reports(reports_dir: Path) -> tuple[list[Path], list[Path]]:
-    """(weekly reports newest first, other reports by name) among the ``*.html`` files of ``reports_dir``."""
-    if not reports_dir.is_dir():
-        return [], []
-    files = [p for p in reports_dir.iterdir() if p.is_file() and _REPORT_NAME.match(p.name)]
-    weekly = sorted((p for p in files if _WEEKLY.match(p.name)), key=lambda p: p.name, reverse=True)
-    other = sorted((p for p in files if not _WEEKLY.match(p.name)), key=lambda p: p.name)
-    return weekly, other
+def _login_url(request: Request) -> str:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    try:
+        return get_auth_manager().get_url_login(next_url=str(request.url))
+    except Exception:  # no auth manager (or one without a login page): the error page still explains itself
+        return ""
 
 
-def _statuses(reports_dir: Path) -> dict[str, str]:
-    path = reports_dir / "history.parquet"
-    if not path.is_file():
-        return {}
-    import pandas as pd
+def _error_page(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+    from fastapi.responses import HTMLResponse
 
-    frame = pd.read_parquet(path, columns=["scored_on", "status"])
-    return {str(d).replace("-", ""): str(s) for d, s in zip(frame["scored_on"], frame["status"], strict=True)}
+    from leadscore.monitoring.pages import error_html
 
-
-def index_html(reports_dir: Path) -> str:
-    """The index page: weekly reports (newest first, with their status) and the other reports."""
-    weekly, other = list_reports(reports_dir)
-    status = _statuses(reports_dir)
-    colors = {"ok": "#1b7837", "warning": "#b35806", "failed": "#b2182b"}
-
-    def item(p: Path) -> str:
-        m = _WEEKLY.match(p.name)
-        label = p.name
-        badge = ""
-        if m:
-            d = m.group(1)
-            label = f"Week of {d[:4]}-{d[4:6]}-{d[6:]}"
-            s = status.get(d)
-            if s:
-                badge = f' <span style="color:{colors.get(s, "#555")};font-weight:600">{html.escape(s)}</span>'
-        stamp = datetime.fromtimestamp(p.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-        name = html.escape(p.name, quote=True)
-        return f'<li><a href="{name}">{html.escape(label)}</a>{badge} <small>({stamp})</small></li>'
-
-    weekly_html = "".join(item(p) for p in weekly) or "<li>No weekly report yet: run lead_inference.</li>"
-    other_html = "".join(item(p) for p in other) or "<li>None yet: run lead_training.</li>"
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>LeadScore reports</title>'
-        "<style>body{font-family:system-ui,sans-serif;margin:24px;color:#1a1a1a}li{margin:4px 0}</style></head>"
-        "<body><h1>LeadScore reports</h1>"
-        f"<p>Folder: <code>{html.escape(str(reports_dir))}</code></p>"
-        f'<h2>Weekly monitoring</h2><ul id="weekly">{weekly_html}</ul>'
-        f'<h2>Training and other reports</h2><ul id="other">{other_html}</ul></body></html>'
-    )
+    status = exc.status_code
+    denied = status == 403 and exc.detail == "Forbidden"  # the permission check; other 403s are bad tokens
+    if denied:
+        detail = (
+            "Your Airflow user may not read the runs of " + " and ".join(REPORT_DAGS) + ": ask an Airflow admin for "
+            "read access to them."
+        )
+    else:
+        detail = str(exc.detail)
+    login = _login_url(request) if status == 401 or (status == 403 and not denied) else ""
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    html = error_html(status, _TITLES.get(status, "Error"), detail, login_url=login)
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def create_app(reports_dir: Path | Callable[[], Path] = default_reports_dir) -> FastAPI:
-    """The reports app.
+    """The reports app, behind Airflow's auth manager.
 
     Args:
         reports_dir: the folder to serve, or a function returning it (evaluated per request).
     Returns:
         A FastAPI app: ``/`` the index, ``/latest`` a redirect to the newest weekly report, ``/<name>.html`` a report.
+        Every route needs read access to the runs of :data:`REPORT_DAGS` (401 unauthenticated, 403 without access).
     """
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import get_user, requires_access_dag
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from leadscore.monitoring.pages import REPORT_NAME, index_html, list_reports
+
     folder = reports_dir if callable(reports_dir) else (lambda: Path(reports_dir))
-    app = FastAPI(title="LeadScore reports", docs_url=None, redoc_url=None, openapi_url=None)
+    access = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=d)) for d in REPORT_DAGS]
+    app = FastAPI(title="LeadScore reports", docs_url=None, redoc_url=None, openapi_url=None, dependencies=access)
+    app.add_exception_handler(StarletteHTTPException, _error_page)  # also the router's own 404s
+
+    # Annotations here name only module-level names: FastAPI resolves them in this module's globals, and the
+    # imports above are local to keep loading the plugin light.
+    current_user = Depends(get_user)
 
     @app.get("/", response_class=HTMLResponse)
-    def index() -> HTMLResponse:
-        return HTMLResponse(index_html(folder()))
+    def index(user: Any = current_user):
+        return HTMLResponse(index_html(folder(), user=user.get_name()))
 
-    @app.get("/latest")
-    def latest() -> RedirectResponse:
+    @app.get("/latest", response_class=RedirectResponse)
+    def latest():
         weekly, _ = list_reports(folder())
         if not weekly:
-            raise HTTPException(404, "no weekly report yet: run lead_inference first")
+            raise HTTPException(404, "No weekly report yet: run lead_inference first.")
         return RedirectResponse(weekly[0].name)
 
-    @app.get("/{name}")
-    def report(name: str) -> FileResponse:
-        if not _REPORT_NAME.match(name):
-            raise HTTPException(404, f"{name!r} is not a report name")
+    @app.get("/{name}", response_class=FileResponse)
+    def report(name: str):
+        if not REPORT_NAME.match(name):
+            raise HTTPException(404, f"{name!r} is not a report name.")
         path = folder() / name
         if not path.is_file():
-            raise HTTPException(404, f"no report {name!r}")
+            raise HTTPException(404, f"No report {name!r}.")
         return FileResponse(path, media_type="text/html; charset=utf-8")
 
     return app
 
 
-app = create_app()
+@cache
+def _fastapi_app_entry() -> dict[str, Any]:
+    return {"app": create_app(), "url_prefix": URL_PREFIX, "name": "LeadScore reports"}
 
 
 class LeadScoreReportsPlugin(AirflowPlugin):
     """Registers the reports app and its navigation entry."""
 
     name = "leadscore_reports"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": app, "url_prefix": URL_PREFIX, "name": "LeadScore reports"}]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {
             "name": "LeadScore reports",
@@ -133,3 +132,9 @@ class LeadScoreReportsPlugin(AirflowPlugin):
             "url_route": "leadscore-reports",
         }
     ]
+
+    @property
+    def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        # Built when the api-server asks for it: every task process also loads plugins (for macros), and need not
+        # import FastAPI and Airflow's API security (~2 s).
+        return [_fastapi_app_entry()]

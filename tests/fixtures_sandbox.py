@@ -8,6 +8,7 @@ SFTP folders are reset before every test that uses it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import shutil
@@ -157,3 +158,35 @@ def reset_sandbox(handle: object) -> None:
             else:
                 child.unlink()
     handle.importer.reset()  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def web_service_in_zone(data_dir: Path, zone: str, wire: object = None) -> Iterator[tuple[object, object]]:
+    """The sandbox's query web service over ``data_dir`` as an instance in time zone ``zone``.
+
+    Yields (QueryWebService, SlateApiConfig reaching it); ``wire`` defaults to the WireDirt recorded in meta.json.
+    """
+    from leadscore.sandbox.config import load_or_create_credentials, read_meta
+    from leadscore.sandbox.serve import wire_dirt_of
+    from leadscore.sandbox.webservice import QueryWebService, build_tables
+    from leadscore.slate.connections import QueryAuth, SlateApiConfig
+
+    meta = read_meta(data_dir)
+    tables = build_tables(
+        pd.read_parquet(data_dir / "leads.parquet"), pd.read_parquet(data_dir / "interactions.parquet"), timezone=zone
+    )
+    creds = load_or_create_credentials(data_dir)
+    web = QueryWebService(
+        tables, creds, meta["end"], timezone=zone, wire=wire_dirt_of(meta) if wire is None else wire
+    ).start()
+    config = SlateApiConfig(
+        base_url=web.url,
+        username=creds.service_user,
+        password=creds.service_password,
+        queries={name: QueryAuth(q.id, q.h) for name, q in creds.queries.items()},
+        max_retries=0,
+    )
+    try:
+        yield web, config
+    finally:
+        web.stop()

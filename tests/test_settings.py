@@ -38,6 +38,9 @@ def test_environment_overrides_are_typed():
         ("LEADSCORE_HORIZON_DAYS", "0", "must be positive"),
         ("LEADSCORE_TIER_CUTS", "0.5,0.2,0.1", "three increasing shares"),
         ("LEADSCORE_QUARANTINE_MAX_SHARE", "1.5", "in [0, 1]"),
+        ("LEADSCORE_SLATE_TIMEZONE", "Eastern", "not an IANA time zone name"),
+        ("LEADSCORE_SLATE_TIMEZONE", "America/New York", "e.g. America/New_York"),
+        ("LEADSCORE_SANDBOX_TIMEZONE", "America", "LEADSCORE_SANDBOX_TIMEZONE='America'"),
     ],
 )
 def test_bad_values_name_the_variable(var, value, fragment):
@@ -52,3 +55,11 @@ def test_readme_settings_table_lists_every_setting():
     for line in table.splitlines()[2:]:
         var = line.split("`")[1]
         assert var in readme, f"README lacks setting {var}"
+
+
+def test_time_zones_default_to_utc_and_the_sandbox_follows_the_instance():
+    assert Settings().slate_timezone == "UTC" == Settings().sandbox_zone
+    settings = load_settings({"LEADSCORE_SLATE_TIMEZONE": "America/Chicago"})
+    assert settings.slate_timezone == "America/Chicago" == settings.sandbox_zone
+    both = load_settings({"LEADSCORE_SLATE_TIMEZONE": "America/Chicago", "LEADSCORE_SANDBOX_TIMEZONE": "UTC"})
+    assert both.sandbox_zone == "UTC"

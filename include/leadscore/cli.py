@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
 
     ch = sub.add_parser("champion", help="show the champion model, or move the alias (roll back / forward)")
     ch.add_argument("--set", dest="set_version", default=None, metavar="VERSION", help="make this version the champion")
+    ch.add_argument(
+        "--from",
+        dest="effective",
+        type=_date,
+        default=None,
+        help="with --set: the version scores weeks ending from this date (default: after the last scored week); "
+        "an earlier date changes the version of weeks already scored when they are re-run",
+    )
 
     d = sub.add_parser("demo", help="generate, serve, run data -> training -> inference, summarize")
     d.add_argument("--leads", type=int, default=None)
@@ -145,12 +153,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "champion":
         from leadscore.model import registry
 
+        if args.effective and not args.set_version:
+            print("--from needs --set VERSION", file=sys.stderr)
+            return 2
         if args.set_version:
-            registry.rollback(args.set_version, settings)
+            effective = datetime.combine(args.effective, datetime.min.time()) if args.effective else None
+            registry.rollback(args.set_version, settings, effective=effective)
         champion = registry.load_champion(settings)
         print(
             f"{settings.model_name}@champion -> version {champion.version} ({champion.model.kind}, run {champion.run_id})"
         )
+        history = registry.alias_history(settings)
+        if history:
+            print("alias history (moved at, version, scores weeks ending from, trained as of, by):")
+        for e in history:
+            print(
+                f"  {e.promoted_at[:19]}  v{e.version:<4} {e.effective_from[:10]}  {e.as_of[:10] or '?':<10}  {e.reason}"
+            )
         return 0
     if args.command == "demo":
         from leadscore import demo

@@ -42,7 +42,9 @@ def run(settings: Settings, leads: int | None = None, seed: int | None = None) -
         f"      {'generated' if generated else 'reused'}; its 'now' is {week.end:%Y-%m-%d}; week {week.start:%Y-%m-%d} -> {week.end:%Y-%m-%d}"
     )
 
-    with start_sandbox(settings.sandbox_dir, key_order=settings.sandbox_key_order) as sandbox:
+    with start_sandbox(
+        settings.sandbox_dir, key_order=settings.sandbox_key_order, timezone=settings.sandbox_zone
+    ) as sandbox:
         print(f"      web service {sandbox.web_url}  SFTP 127.0.0.1:{sandbox.sftp_port} (host key pinned)")
         env = airflow_env(settings, sandbox.connection_uris())
         env["LEADSCORE_START_DATE"] = min(settings.start_date, week.start.date().isoformat())

@@ -151,7 +151,11 @@ def slate_connections(
 
     ensure_generated(settings.sandbox_dir, settings.sandbox_leads, settings.sandbox_seed)
     with start_sandbox(
-        settings.sandbox_dir, web_port=web_port, sftp_port=sftp_port, key_order=settings.sandbox_key_order
+        settings.sandbox_dir,
+        web_port=web_port,
+        sftp_port=sftp_port,
+        key_order=settings.sandbox_key_order,
+        timezone=settings.sandbox_zone,
     ) as handle:
         yield handle.connection_uris(), handle
 

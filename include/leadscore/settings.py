@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -17,6 +18,15 @@ from pathlib import Path
 
 class SettingsError(ValueError):
     """A setting's environment variable holds a value that cannot be parsed or is out of range."""
+
+
+def _bool(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false, 1/0, yes/no or on/off")
 
 
 def _tuple_of_ints(raw: str) -> tuple[int, ...]:
@@ -81,9 +91,30 @@ class Settings:
     control_share: float = field(
         default=0.0, metadata={"doc": "Seeded random share of scored leads flagged as control (treated as unscored)"}
     )
+    counselor_capacity: int = field(
+        default=200, metadata={"doc": "Contacts the counselors can make per week: the contact list's upper bound"}
+    )
+    application_value: float = field(
+        default=500.0, metadata={"doc": "Value of one started application (same currency as contact_cost)"}
+    )
+    contact_cost: float = field(default=25.0, metadata={"doc": "Cost of one counselor contact"})
+    contact_flag: bool = field(
+        default=False,
+        metadata={
+            "doc": "Add a contact_this_week column (1/0) to the score file: the week's best contact list within "
+            "counselor_capacity (off: the file's columns are exactly the contract's)"
+        },
+    )
     delivery_retries: int = field(default=3, metadata={"doc": "Attempts per score-file chunk on SFTP errors"})
     remote_dir: str = field(
         default="/incoming/lead_scores", metadata={"doc": "SFTP folder Slate's Source Format watches"}
+    )
+    ledger_conn_id: str = field(
+        default="",
+        metadata={
+            "doc": "Airflow Connection (PostgreSQL) of the shared delivery ledger and per-week lock, for workers on "
+            "several hosts; empty keeps both in files under home"
+        },
     )
     mlflow_tracking_uri: str = field(
         default="", metadata={"doc": "MLflow tracking URI; empty means a SQLite store under home"}
@@ -102,6 +133,17 @@ class Settings:
         metadata={
             "doc": "Seconds between a waiting task's checks (extract landed, champion registered), made by the triggerer"
         },
+    )
+    slate_timezone: str = field(
+        default="UTC",
+        metadata={
+            "doc": "IANA time zone of the Slate instance (e.g. America/New_York): since/until are sent as its wall "
+            "time and naive stamps read in it"
+        },
+    )
+    sandbox_timezone: str = field(
+        default="",
+        metadata={"doc": "Time zone the sandbox Slate emulates; empty means the same as LEADSCORE_SLATE_TIMEZONE"},
     )
     sandbox_leads: int = field(default=20_000, metadata={"doc": "Leads the demo's sandbox generates"})
     sandbox_seed: int = field(default=7, metadata={"doc": "Seed of the demo's sandbox generator"})
@@ -154,6 +196,11 @@ class Settings:
             return None
         return (self.home_abs / "mlflow" / "artifacts").as_uri()
 
+    @property
+    def sandbox_zone(self) -> str:
+        """The time zone the sandbox emulates: ``sandbox_timezone``, else ``slate_timezone``."""
+        return self.sandbox_timezone or self.slate_timezone
+
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (e.g. from DAG params)."""
         return dataclasses.replace(self, **changes)
@@ -167,6 +214,8 @@ def _parse(variable: str, annotation: str, raw: str) -> object:
             return int(raw.replace("_", ""))
         if annotation == "float":
             return float(raw)
+        if annotation == "bool":
+            return _bool(raw)
         if annotation == "tuple[int, ...]":
             return _tuple_of_ints(raw)
         if annotation == "tuple[float, ...]":
@@ -228,6 +277,11 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"LEADSCORE_TIER_CUTS must be three increasing shares in (0, 1), got {s.tier_cuts}")
     if not 0 <= s.control_share < 1:
         raise SettingsError(f"LEADSCORE_CONTROL_SHARE must be in [0, 1), got {s.control_share}")
+    if s.counselor_capacity < 0 or s.contact_cost < 0 or not s.application_value > 0:
+        raise SettingsError(
+            "LEADSCORE_COUNSELOR_CAPACITY and LEADSCORE_CONTACT_COST must be >= 0 and LEADSCORE_APPLICATION_VALUE > 0, "
+            f"got {s.counselor_capacity}, {s.contact_cost} and {s.application_value}"
+        )
     try:
         date.fromisoformat(s.start_date)
     except ValueError as exc:
@@ -238,5 +292,16 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"LEADSCORE_SENSOR_POKE_SECONDS must be at least 1, got {s.sensor_poke_seconds}")
     if s.sandbox_key_order not in ("sqlserver", "text"):
         raise SettingsError(f"LEADSCORE_SANDBOX_KEY_ORDER must be sqlserver or text, got {s.sandbox_key_order!r}")
+    for variable, name in (
+        ("LEADSCORE_SLATE_TIMEZONE", s.slate_timezone),
+        ("LEADSCORE_SANDBOX_TIMEZONE", s.sandbox_zone),
+    ):
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise SettingsError(
+                f"{variable}={name!r} is not an IANA time zone name; set it to the Slate instance's zone, e.g. "
+                "America/New_York, America/Chicago, America/Los_Angeles or UTC"
+            ) from None
     if s.page_size <= 0 or s.page_size > 10_000:
         raise SettingsError(f"LEADSCORE_PAGE_SIZE must be in 1..10000 (Slate's row cap), got {s.page_size}")

@@ -191,3 +191,29 @@ def test_the_store_holds_the_same_files_whichever_order_the_server_pages_in(
             stores["sqlserver"].path(query, *interval).read_bytes()
             == stores["text"].path(query, *interval).read_bytes()
         )
+
+
+def test_an_instance_in_new_york_gets_wall_time_windows_and_the_store_holds_utc(
+    sandbox_data_dir: Path, tmp_path: Path
+) -> None:
+    from tests.fixtures_sandbox import web_service_in_zone
+
+    settings = Settings(home=tmp_path / "home", slate_timezone="America/New_York")
+    store = ExtractStore.from_settings(settings)
+    with web_service_in_zone(sandbox_data_dir, "America/New_York") as (web, config):
+        client = SlateClient(config, sleep=FakeSleep())
+        extract_interval(client, store, settings, *W1)
+        web.clear_request_log()
+        summary = extract_interval(client, store, settings, *W2)
+        sent = {(e["params"]["since"], e["params"]["until"]) for e in web.request_log()}
+    assert sent == {("2026-11-08T19:00:00", "2026-11-15T19:00:00")}  # EST: the UTC week's bounds as wall time
+    assert (summary.since, summary.until) == ("2026-11-09T00:00:00", "2026-11-16T00:00:00")
+    assert (summary.timezone, summary.wire_since, summary.wire_until) == (
+        "America/New_York",
+        "2026-11-08T19:00:00",
+        "2026-11-15T19:00:00",
+    )
+    week = store.read(INTERACTIONS, *W2)
+    assert len(week) > 0 and week["occurred"].between(W2[0], W2[1], inclusive="left").all()  # UTC, inside the week
+    assert week["person_guid"].str.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}").all()
+    assert store.read_summary(*W2)["wire_since"] == "2026-11-08T19:00:00"

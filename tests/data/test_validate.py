@@ -67,7 +67,7 @@ def test_valid_rows_are_typed_and_none_quarantined() -> None:
     [
         ("2021-03-04T05:06:07", "2021-03-04 05:06:07"),
         ("2021-03-04 05:06:07", "2021-03-04 05:06:07"),
-        ("2021-03-04T05:06:07.123", "2021-03-04 05:06:07"),
+        ("2021-03-04T05:06:07.123", "2021-03-04 05:06:07.123"),
         ("2021-03-04", "2021-03-04 00:00:00"),
         ("03/04/2021 05:06", "2021-03-04 05:06:00"),
         ("3/4/2021 5:06 PM", "2021-03-04 17:06:00"),
@@ -89,7 +89,12 @@ def test_each_date_format_parses(text: str, expected: str) -> None:
         ("2101-01-01", "impossible_date"),
         ("1989-12-31T23:59:59", "impossible_date"),
         ("13/01/2021 10:00", "impossible_date"),
-        ("2099-01-01T00:00:00", "impossible_date"),  # after the window end (not_after) plus a day
+        ("2099-01-01T00:00:00", "impossible_date"),  # after the window end (not_after)
+        ("2026-01-01T00:00:01", "impossible_date"),  # one second after it: no slack, stamps are UTC now
+        ("2021-03-04T05:06:07+14:30", "impossible_date"),  # no zone is that far from UTC
+        ("2021-03-04T05:06:07+05:60", "impossible_date"),
+        ("2021-03-04T05:06:07.12345678", "unparseable_date"),  # 8 fractional digits
+        ("2021-03-04+05:00", "unparseable_date"),  # an offset needs a time
         ("next tuesday", "unparseable_date"),
         ("2021/03/04", "unparseable_date"),
     ],
@@ -101,6 +106,64 @@ def test_bad_dates_are_quarantined_with_reason(text: str, reason: str) -> None:
     assert result.quarantined["column"].tolist() == ["origin_date"]
     assert result.quarantined["origin_date"].tolist() == [text]  # the raw string is kept for diagnosis
     assert result.valid["person_guid"].tolist() == [G[0]]
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2026-06-01T12:00:00Z", "2026-06-01 12:00:00"),
+        ("2026-06-01T12:00:00z", "2026-06-01 12:00:00"),
+        ("2026-06-01T12:00:00.1Z", "2026-06-01 12:00:00.1"),
+        ("2026-06-01T12:00:00.1234567+02:00", "2026-06-01 10:00:00.123456"),  # the 7th digit is truncated
+        ("2026-06-01T12:00:00-05:00", "2026-06-01 17:00:00"),
+        ("2026-06-01T12:00:00-0530", "2026-06-01 17:30:00"),
+        ("2026-06-01 12:00:00.0000000 +00:00", "2026-06-01 12:00:00"),  # SQL Server's datetimeoffset text
+        ("2026-06-01T23:30:00-03:00", "2026-06-02 02:30:00"),  # the UTC day differs from the written one
+        ("2026-06-01T12:00", "2026-06-01 16:00:00"),  # naive: New York wall time (EDT)
+        ("2026-01-15T12:00:00.5", "2026-01-15 17:00:00.5"),  # naive in winter (EST)
+        ("06/01/2026 12:00 PM", "2026-06-01 16:00:00"),
+        ("2026-11-01T01:30:00", "2026-11-01 05:30:00"),  # repeated hour: the first occurrence (EDT)
+        ("2026-11-01T02:00:00", "2026-11-01 07:00:00"),
+        ("2026-03-08T02:30:00", "2026-03-08 07:00:00"),  # skipped hour: shifted forward to 03:00 EDT
+        ("2026-03-08T03:00:00", "2026-03-08 07:00:00"),
+    ],
+)
+def test_offsets_fractions_and_the_instance_zone_give_utc(text: str, utc: str) -> None:
+    parsed, unparseable, impossible = parse_datetime(pd.Series([text], dtype="str"), timezone="America/New_York")
+    assert parsed.iloc[0] == pd.Timestamp(utc)
+    assert not unparseable.iloc[0] and not impossible.iloc[0]
+
+
+def test_naive_stamps_keep_their_order_across_dst_changes() -> None:
+    wall = pd.date_range("2026-10-31T23:00", "2026-11-01T04:00", freq="10min").strftime("%Y-%m-%dT%H:%M:%S")
+    parsed, _, _ = parse_datetime(pd.Series(wall, dtype="str"), timezone="America/New_York")
+    assert parsed.is_monotonic_increasing and parsed.notna().all()
+    spring = pd.date_range("2026-03-08T01:00", "2026-03-08T04:00", freq="10min").strftime("%Y-%m-%dT%H:%M:%S")
+    parsed, _, _ = parse_datetime(pd.Series(spring, dtype="str"), timezone="America/New_York")
+    assert parsed.is_monotonic_increasing and parsed.notna().all()  # the gap collapses onto 07:00 UTC
+
+
+def test_window_end_is_compared_in_utc() -> None:
+    # 18:59:59 EST is one second before the window's end of 2026-11-23T00:00Z; 19:00:00 EST is the end itself
+    raw = lead_rows(2, updated=["2026-11-22T18:59:59", "2026-11-22T19:00:01"])
+    result = validate(LEADS, raw, pd.Timestamp("2026-11-23"), timezone="America/New_York")
+    assert result.valid["updated"].tolist() == [pd.Timestamp("2026-11-22T23:59:59")]
+    assert reasons(result) == [(G[1], "impossible_date")]
+
+
+def test_include_null_values_empty_strings_are_null() -> None:
+    raw = lead_rows(3, college_of_interest=["", " ", None], tags=["", None, "vip"], origin_source=["Source", "", "x"])
+    result = validate(LEADS, raw, AS_OF)
+    assert reasons(result) == [(G[1], "missing_origin_source")]
+    assert result.valid["college_of_interest"].isna().all() and result.valid["tags"].isna().tolist() == [True, False]
+
+
+def test_date_columns_are_calendar_days_without_a_zone() -> None:
+    from leadscore.data.validate import _parse_column
+    from leadscore.slate.queries import Column
+
+    parsed, _ = _parse_column(Column("d", "date", False), pd.Series(["2026-06-01"]), None, "America/New_York")
+    assert parsed.iloc[0] == pd.Timestamp("2026-06-01")
 
 
 def test_bad_optional_date_is_quarantined_not_nulled() -> None:

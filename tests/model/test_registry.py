@@ -88,6 +88,15 @@ def test_model_layer_against_mlflow(trained, mlflow_settings):
     registry.rollback("1", s)
     assert _alias_version(s) == "1"
 
+    # Every move of the alias is in its history, in order; failed gates are not.
+    history = registry.alias_history(s)
+    assert [(e.version, e.reason, e.previous) for e in history] == [
+        ("1", "gate", ""),
+        (better.model_version, "gate", "1"),
+        ("1", "set", better.model_version),
+    ]
+    assert all(e.as_of.startswith(str(trained.as_of)[:10]) for e in history)
+
 
 def test_gate_rules_without_mlflow(mlflow_settings):
     s = mlflow_settings.replace(gate_tolerance=0.005, gate_min_auc=0.7)
@@ -102,3 +111,21 @@ def test_gate_rules_without_mlflow(mlflow_settings):
 def test_model_card_mentions_ceiling_and_limitations(trained, mlflow_settings):
     card = registry.model_card(trained, mlflow_settings, {"data_interval": "x", "api_token": "secret"})
     assert "ceiling" in card and "## Limitations" in card and "secret" not in card
+
+
+def test_champion_command_moves_the_alias_and_shows_the_history(trained, mlflow_settings, monkeypatch, capsys):
+    from leadscore import cli
+
+    s = mlflow_settings
+    if _alias_version(s) is None:  # run alone: register and promote a first version
+        registry.gate_and_promote(trained, registry.log_training_run(trained, s, {}), s)
+    monkeypatch.setenv("LEADSCORE_HOME", str(s.home))
+    monkeypatch.setenv("LEADSCORE_MLFLOW_TRACKING_URI", s.mlflow_tracking_uri)
+    before = len(registry.alias_history(s))
+    assert cli.main(["champion", "--set", "1", "--from", "2020-01-06"]) == 0
+    out = capsys.readouterr().out
+    assert "lead_propensity@champion -> version 1" in out and "alias history" in out
+    history = registry.alias_history(s)
+    assert len(history) == before + 1
+    assert (history[-1].version, history[-1].reason, history[-1].effective_from) == ("1", "set", "2020-01-06T00:00:00")
+    assert cli.main(["champion", "--from", "2020-01-06"]) == 2  # --from alone moves nothing

@@ -84,3 +84,29 @@ def test_insight_report_content(tmp_path: Path) -> None:
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 4
     with pytest.raises(InsightInputError, match="lack \\['duration'\\]"):
         training_insight_report(settings, _rows().drop(columns=["duration"]), None, TruthModel(), tmp_path / "x.html")
+
+
+def test_outreach_plan_with_economics_maximises_net_value() -> None:
+    # value 100, cost 8: break-even 0.08; contacts are worth 42, 22, 2, -3 in order of probability
+    plan = outreach_plan(np.array([0.05, 0.5, 0.1, 0.3]), pool=4, capacity=4, application_value=100, contact_cost=8)
+    assert plan.best_k == 3 and plan.contact.cutoff == 0.1
+    assert plan.contact.expected_net_value == pytest.approx(66)
+    row = plan.table.set_index("list size k").loc[3]
+    assert row["expected net value"] == pytest.approx(66)
+
+
+def test_insight_report_shows_the_best_contact_list(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path, horizon_days=30, landmark_days=(0, 7, 30), application_value=400, contact_cost=20
+    )
+    page = training_insight_report(
+        settings, _rows(), hazard_table(), TruthModel(), tmp_path / "insight.html", weekly_pool=1000
+    ).read_text(encoding="utf-8")
+    m = re.search(
+        r"the best list within 200 contacts is the top ([\d,]+) leads, down to probability ([\d.]+) %: ([\d.]+) "
+        r"expected applications, expected net value (-?[\d,]+)",
+        page,
+    )
+    assert m, "contact list sentence missing"
+    assert "break-even probability 5.0 %" in page
+    assert float(m.group(2)) > 5.0  # the last lead on the list is above break-even

@@ -6,13 +6,14 @@ import re
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from leadscore.monitoring import MonitoringGateError, MonitoringInputError, check_gates, load_thresholds, monitor_week
 from leadscore.monitoring.history import read_history
 from leadscore.settings import Settings
-from tests.monitoring.synthetic import build_weeks, weekly_dates
+from tests.monitoring.synthetic import build_weeks, weekly_dates, write_week
 
 H = 7
 
@@ -109,3 +110,19 @@ def test_without_reference_or_features(tmp_path: Path) -> None:
     assert "No feature rows were kept for this week" in no_feats.report_path.read_text(encoding="utf-8")
     with pytest.raises(MonitoringInputError, match="no scores for 2025-03-09"):
         monitor_week(settings, date(2025, 3, 9), None, ref, leads=leads)
+
+
+def test_weekly_report_shows_the_best_contact_list(tmp_path: Path) -> None:
+    # value 100, cost 8 (break-even 0.08): contacts are worth 42, 22, 2, -3, -6; the control lead (p 0.9) is skipped
+    settings = Settings(home=tmp_path, horizon_days=H, counselor_capacity=10, application_value=100, contact_cost=8)
+    day = date(2025, 1, 5)
+    p = np.array([0.05, 0.5, 0.02, 0.3, 0.1, 0.9])
+    write_week(settings.scores_dir, day, p, [f"g{i}" for i in range(6)], control=np.array([0, 0, 0, 0, 0, 1]))
+    result = monitor_week(settings, day, None, None, leads=pd.DataFrame())
+    plan = result.metrics["contact_plan"]
+    assert (plan["list_size"], plan["cutoff"], plan["limited_by"]) == (3, 0.1, "break-even")
+    assert plan["expected_net_value"] == pytest.approx(66)
+    page = result.report_path.read_text(encoding="utf-8")
+    assert "<h2>Who to contact this week</h2>" in page
+    assert "the best list within 10 contacts is the top 3 leads, down to probability 10.00 %" in page
+    assert "expected net value 66" in page

@@ -63,7 +63,8 @@ def scoring_home(pipeline: Any, tmp_path: Path) -> Settings:
     shutil.copytree(pipeline.settings.extracts_dir, home / "extracts")
     settings = pipeline.settings.replace(home=home, mlflow_tracking_uri=pipeline.settings.tracking_uri)
     yield settings
-    registry.promote("1", pipeline.settings)  # whatever a test did, version 1 is the champion again
+    # whatever a test did, version 1 is the champion again, also for the week already scored
+    registry.promote("1", pipeline.settings, effective=WEEKS[-1].end)
 
 
 def assert_nothing_written_or_delivered(settings: Settings, sandbox: Any) -> None:
@@ -106,7 +107,8 @@ def test_champion_with_mismatched_features_is_refused_before_anything_is_written
 ) -> None:
     champion = registry.load_champion(pipeline.settings)
     stale = dataclasses.replace(champion.model, feature_columns=[*FEATURE_COLUMNS, "legacy_engagement_index"])
-    registry.promote(register(pipeline.settings, stale, tmp_path), pipeline.settings)
+    # effective: the week ending WEEKS[-1].end was scored already; a plain promotion would leave it to version 1
+    registry.promote(register(pipeline.settings, stale, tmp_path), pipeline.settings, effective=WEEKS[-1].end)
     with pytest.raises(ModelSignatureError, match="legacy_engagement_index"):
         inference.score_week(scoring_home, WEEKS[-1])
     assert_nothing_written_or_delivered(scoring_home, sandbox)
@@ -117,7 +119,7 @@ def test_champion_answering_nan_stops_the_run_with_no_files(
 ) -> None:
     champion = registry.load_champion(pipeline.settings)
     broken = dataclasses.replace(champion.model, impl=NaNImpl(champion.model.impl))
-    registry.promote(register(pipeline.settings, broken, tmp_path), pipeline.settings)
+    registry.promote(register(pipeline.settings, broken, tmp_path), pipeline.settings, effective=WEEKS[-1].end)
     with pytest.raises(ScoreValidationError, match="NaN or outside"):
         inference.score_week(scoring_home, WEEKS[-1])
     assert_nothing_written_or_delivered(scoring_home, sandbox)

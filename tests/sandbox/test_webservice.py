@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import requests
 
+from leadscore.sandbox.dirt import WireDirt
 from leadscore.slate.keyorder import NIL_GUID, order_key_function, sqlserver_order_key, text_order_key
 from leadscore.slate.queries import INTERACTIONS, LEADS, MAX_PAGE_ROWS
 
@@ -39,6 +40,21 @@ def all_pages(sandbox, query: str, limit: int, **params) -> list[list[dict]]:
         pages.append(rows)
         after = rows[-1][key]
     raise AssertionError("paging did not end")
+
+
+@pytest.fixture(autouse=True)
+def clean_wire(request, sandbox_session):
+    """These tests check paging and filtering on the stored values: serve them without the real-answer variants
+    (tests/sandbox/test_wire_variants.py covers those)."""
+    handles = [sandbox_session]
+    if "sandbox_text_order" in request.fixturenames:
+        handles.append(request.getfixturevalue("sandbox_text_order"))
+    saved = [handle.web.wire for handle in handles]
+    for handle in handles:
+        handle.web.wire = WireDirt.none()
+    yield
+    for handle, wire in zip(handles, saved, strict=True):
+        handle.web.wire = wire
 
 
 @pytest.fixture(scope="module")

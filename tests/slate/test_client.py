@@ -103,6 +103,28 @@ def test_window_parameters_are_sent_in_slate_format(sandbox: Any) -> None:
     assert format_wire_datetime(None) is None
 
 
+@pytest.mark.parametrize(
+    ("value", "zone", "wire"),
+    [
+        ("2026-03-09T00:00:00", "America/New_York", "2026-03-08T20:00:00"),  # EDT: the first Monday after the change
+        ("2026-03-02T00:00:00", "America/New_York", "2026-03-01T19:00:00"),  # EST
+        ("2026-11-02T00:00:00", "America/New_York", "2026-11-01T19:00:00"),
+        ("2026-11-01T05:30:00", "America/New_York", "2026-11-01T01:30:00"),  # both 01:30s exist; each UTC has one
+        ("2026-11-01T06:30:00", "America/New_York", "2026-11-01T01:30:00"),
+        ("2026-06-01T00:00:00+02:00", "America/Los_Angeles", "2026-05-31T15:00:00"),
+        ("2026-06-01T00:00:00", "Asia/Kolkata", "2026-06-01T05:30:00"),
+        ("2026-06-01T00:00:00", "UTC", "2026-06-01T00:00:00"),
+    ],
+)
+def test_window_bounds_are_sent_as_the_instance_wall_time(value: str, zone: str, wire: str) -> None:
+    assert format_wire_datetime(value, zone) == wire
+
+
+def test_unknown_zone_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="not an IANA time zone name"):
+        format_wire_datetime("2026-06-01", "Eastern")
+
+
 def test_frame_is_strings_with_omitted_nulls_and_extra_columns(sandbox: Any, full_pulls: dict) -> None:
     frame = full_pulls[LEADS.name]
     assert list(frame.columns[: len(LEADS.column_names)]) == list(LEADS.column_names)
@@ -401,7 +423,8 @@ def test_key_order_defaults_to_sqlserver_and_text_is_an_explicit_option() -> Non
         ({"rows": []}, "expected an object with a 'row' list"),
         ({"row": {"person_guid": "x"}}, "'row' is a JSON dict"),
         ({"row": [{"person_guid": "a"}, "b"]}, "row 1 is a JSON str"),
-        ({"row": [{"person_guid": "a", "ref": 12}]}, "row 0 has non-string values {'ref': 'int'}"),
+        ({"row": [{"person_guid": "a", "ref": {"v": 12}}]}, "row 0 column 'ref' holds a JSON dict"),
+        ({"row": [{"person_guid": "a", "tags": ["test"]}]}, "row 0 column 'tags' holds a JSON list"),
     ],
 )
 def test_malformed_answers_are_errors(payload: Any, match: str) -> None:
@@ -409,6 +432,19 @@ def test_malformed_answers_are_errors(payload: Any, match: str) -> None:
     with pytest.raises(SlateResponseError, match=match.replace("(", r"\(").replace("{", r"\{")) as info:
         client._check_rows(LEADS, 4, payload)
     assert "page 4" in str(info.value)
+
+
+def test_numbers_and_booleans_become_their_string_form_and_nested_extras_their_json_text() -> None:
+    client = SlateClient(api_config_from_connection("http", "x.edu", None, "https", "svc", "pw", EXTRA))
+    body = b'{"row": [{"person_guid": "a", "ref": 12, "x": 1.50, "big": 123456789012345678901234, "n": NaN}]}'
+    payload = json.loads(body, parse_int=str, parse_float=str, parse_constant=str)  # as _decode reads it
+    rows, _ = client._check_rows(LEADS, 1, payload)
+    assert rows == [{"person_guid": "a", "ref": "12", "x": "1.50", "big": "123456789012345678901234", "n": "NaN"}]
+    rows, columns = client._check_rows(
+        LEADS, 1, {"row": [{"person_guid": "a", "tags": True, "opt": False, "extra": {"k": [1]}, "ref": None}]}
+    )
+    assert rows == [{"person_guid": "a", "tags": "true", "opt": "false", "extra": '{"k": [1]}'}]
+    assert columns == ("person_guid", "tags", "opt", "extra")
 
 
 def test_json_null_is_treated_as_an_omitted_column() -> None:

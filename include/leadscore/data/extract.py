@@ -80,7 +80,8 @@ class IntervalSummary:
     Attributes:
         interval_start, interval_end: the data interval (ISO, tz-naive UTC).
         full_history: whether the whole history up to interval_end was pulled (first run).
-        since, until: the window sent to Slate (since None on a full-history pull).
+        since, until: the window in UTC (since None on a full-history pull).
+        timezone, wire_since, wire_until: the instance's zone and the window as sent, in its wall time.
         leads, interactions: per-query summaries.
         new_leads, changed_leads: leads of this interval absent from / present in the other stored intervals.
         new_interactions: interactions stored for this interval.
@@ -100,6 +101,9 @@ class IntervalSummary:
     new_interactions: int
     seconds: float
     summary_path: str = ""
+    timezone: str = "UTC"
+    wire_since: str | None = None
+    wire_until: str = ""
     queries: tuple[str, ...] = field(default=(LEADS.name, INTERACTIONS.name))
 
     def as_dict(self) -> dict[str, Any]:
@@ -115,10 +119,15 @@ def has_earlier_extract(store: ExtractStore, interval_start: pd.Timestamp) -> bo
 
 
 def _fetch_and_validate(
-    client: SlateClient, spec: QuerySpec, since: pd.Timestamp | None, until: pd.Timestamp, page_size: int
+    client: SlateClient,
+    spec: QuerySpec,
+    since: pd.Timestamp | None,
+    until: pd.Timestamp,
+    page_size: int,
+    timezone: str,
 ) -> tuple[FetchResult, ValidationResult]:
-    fetched = client.fetch_all(spec, since, until, page_size)
-    result = validate(spec, fetched.frame, not_after=until)
+    fetched = client.fetch_all(spec, since, until, page_size, timezone)
+    result = validate(spec, fetched.frame, not_after=until, timezone=timezone)
     log.info(
         "%s: %d rows fetched, %d quarantined %s, extra columns %s",
         spec.name,
@@ -301,6 +310,7 @@ def _stream_interactions(
     page_size: int,
     batch_rows: int,
     runs: _SortedRuns,
+    timezone: str,
 ) -> _Streamed:
     """Fetch the interactions in batches of about ``batch_rows`` rows; validate, clean and spill each batch."""
     spec = INTERACTIONS
@@ -313,7 +323,7 @@ def _stream_interactions(
         nonlocal pending, pending_rows
         raw = _pages_frame(spec, pending, out.extras)
         pending, pending_rows = [], 0
-        result = validate(spec, raw, not_after=until)
+        result = validate(spec, raw, not_after=until, timezone=timezone)
         del raw
         for col, count in result.extra_columns.items():
             out.extra_counts[col] = out.extra_counts.get(col, 0) + count
@@ -326,7 +336,7 @@ def _stream_interactions(
         runs.add(contract_table(spec, cleaned))
         out.batches += 1
 
-    for page in client.fetch_pages(spec, since, until, page_size):
+    for page in client.fetch_pages(spec, since, until, page_size, timezone):
         out.pages += 1
         out.rows_in += len(page.rows)
         out.retries += page.retries
@@ -373,7 +383,8 @@ def extract_interval(
     not depend on ``batch_rows``.
 
     Args:
-        client: the Slate client. store: the extract store. settings: page_size and quarantine_max_share.
+        client: the Slate client. store: the extract store. settings: page_size, quarantine_max_share and
+            slate_timezone (the window is sent as the instance's wall time; stamps come back as UTC).
         interval_start, interval_end: the data interval (aware values are converted to UTC).
         full_history: True forces a whole-history pull, False forbids it, None decides as above.
         batch_rows: interactions rows validated and cleaned at a time (>= 1; peak memory grows with it).
@@ -393,7 +404,8 @@ def extract_interval(
     since = None if full else start
     log.info("interval %s: %s pull, since=%s until=%s", name, "full-history" if full else "incremental", since, end)
 
-    lead_fetch, lead_result = _fetch_and_validate(client, LEADS, since, end, settings.page_size)
+    zone = settings.slate_timezone
+    lead_fetch, lead_result = _fetch_and_validate(client, LEADS, since, end, settings.page_size, zone)
     if lead_result.quarantined_share > settings.quarantine_max_share:
         # Fail fast, before the other query is fetched; only the quarantine file is kept, for diagnosis.
         path = store.write_quarantine(LEADS, start, end, lead_result.quarantined)
@@ -403,7 +415,7 @@ def extract_interval(
     runs = _SortedRuns(target.parent, INTERACTIONS.key)
     staged: StagedParquet | None = None
     try:
-        streamed = _stream_interactions(client, store, since, end, settings.page_size, int(batch_rows), runs)
+        streamed = _stream_interactions(client, store, since, end, settings.page_size, int(batch_rows), runs, zone)
         interaction_result = streamed.validation(INTERACTIONS)
         if interaction_result.quarantined_share > settings.quarantine_max_share:
             path = store.write_quarantine(INTERACTIONS, start, end, interaction_result.quarantined)
@@ -455,6 +467,9 @@ def extract_interval(
         new_interactions=streamed.rows_out,
         seconds=round(time.monotonic() - started, 3),
         summary_path=str(store.summary_path(start, end)),
+        timezone=zone,
+        wire_since=format_wire_datetime(since, zone),
+        wire_until=format_wire_datetime(end, zone) or "",
     )
     store.write_summary(start, end, summary.as_dict())
     log.info(

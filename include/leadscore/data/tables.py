@@ -56,5 +56,13 @@ FEATURE_NUMERIC: tuple[str, ...] = (
 )
 FEATURE_FLAGS: tuple[str, ...] = ("college_missing", "no_email_sent", "never_engaged", "opted_out")
 FEATURE_CATEGORICAL: tuple[str, ...] = ("source", "college")
+# Features whose missing values are filled in (so models see a value), and the flag that marks where: monitoring
+# counts the filled-in rows as missing, so a jump in missing data shows as one.
+FILLED_IN: dict[str, str] = {
+    "college": "college_missing",  # "Unknown"
+    "days_since_last_engagement": "never_engaged",  # days_as_lead
+    "email_open_rate": "no_email_sent",  # 0
+    "email_click_rate": "no_email_sent",  # 0
+}
 FEATURE_COLUMNS: tuple[str, ...] = FEATURE_NUMERIC + FEATURE_FLAGS + FEATURE_CATEGORICAL
 AGE_COLUMN = "days_as_lead"

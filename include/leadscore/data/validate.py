@@ -6,10 +6,17 @@ Every row ends up either in ``valid`` (typed) or in ``quarantined`` (its raw str
 - ``missing_<col>``: a required column is NULL or blank.
 - ``invalid_guid``: a uniqueidentifier that is not a GUID.
 - ``unparseable_date``: a datetime in none of the formats seen in Slate exports.
-- ``impossible_date``: a datetime in a known format that names no real moment (2021-02-30, 0000-00-00), a year
-  outside 1990..2100, or a moment later than the extract's ``not_after`` bound (plus a day of clock slack).
+- ``impossible_date``: a datetime in a known format that names no real moment (2021-02-30, 0000-00-00, an offset
+  beyond +-14:00), a year outside 1990..2100, or a moment later than the extract's ``not_after`` bound (the
+  window's end: the query returns only rows stamped before it, so a later stamp is a data error).
 - ``invalid_int`` / ``invalid_real`` / ``invalid_bit``: a number that is not one after cleaning.
 - ``unknown_kind``: an interaction kind outside ``slate.queries.INTERACTION_KINDS``.
+
+Datetimes are returned as naive UTC. A stamp with ``Z`` or an offset (``+hh:mm``, ``-hhmm``) is converted by it; a
+naive one is the instance's wall time (``LEADSCORE_SLATE_TIMEZONE``) and is converted by the zone's rules
+(``slate.wall_time``: the first occurrence in the repeated hour, shifted forward out of the skipped one). Fractions
+of 1-7 digits are kept to the microsecond (a 7th digit is truncated). GUIDs are trimmed, lower-cased and stripped of
+braces, the form every key, join, extract and score file uses.
 
 Unexpected extra columns are dropped and reported in ``extra_columns``; personal columns are kept in ``valid`` (the
 cleaning step drops them) but never written into the quarantine.
@@ -26,18 +33,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.slate.queries import INTERACTION_KINDS, INTERACTIONS, Column, QuerySpec
+from leadscore.slate.wall_time import UTC_NAME, wall_to_utc
 
 MIN_YEAR = 1990
 MAX_YEAR = 2100
-# Slate stamps datetimes in the instance's local time while windows are in UTC: tolerate that much "future".
-CLOCK_SLACK = pd.Timedelta(days=1)
+MAX_OFFSET_MINUTES = 14 * 60  # the widest UTC offsets in use are -12:00 and +14:00
 
 _GUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _CONTROL = r"[\x00-\x1f\x7f]"
-# "YYYY-MM-DDTHH:MM:SS", "YYYY-MM-DD HH:MM:SS" (optionally fractional seconds), "YYYY-MM-DD".
+# "YYYY-MM-DDTHH:MM:SS", "YYYY-MM-DD HH:MM:SS" (optionally 1-7 fractional digits and "Z", "+hh:mm", "-hhmm" or
+# " -05:00" as SQL Server writes a datetimeoffset), "YYYY-MM-DD".
 _ISO = (
     r"^(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
-    r"(?:[T ](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,7})?)?)?$"
+    r"(?:[T ](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<frac>\d{1,7}))?)?"
+    r"(?: ?(?P<zulu>[Zz])| ?(?P<sign>[+-])(?P<offh>\d{2}):?(?P<offm>\d{2}))?)?$"
 )
 # "MM/DD/YYYY HH:MM" (optionally :SS and AM/PM), "MM/DD/YYYY".
 _US = (
@@ -120,18 +129,23 @@ def _field(parts: pa.StructArray, name: str) -> np.ndarray:
     return pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False).astype(float)
 
 
-def parse_datetime(values: pd.Series, not_after: pd.Timestamp | None = None) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Parse Slate datetime strings in the formats seen in exports.
+def parse_datetime(
+    values: pd.Series, not_after: pd.Timestamp | None = None, timezone: str = UTC_NAME
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse Slate datetime strings in the formats seen in exports, to naive UTC.
 
     Formats: ``YYYY-MM-DDTHH:MM:SS``, ``YYYY-MM-DD HH:MM:SS``, ``YYYY-MM-DD``, ``MM/DD/YYYY HH:MM``, ``MM/DD/YYYY``
-    (optional seconds, fractional seconds on ISO, AM/PM on US).
+    (optional seconds, AM/PM on US; on ISO 1-7 fractional digits and an offset ``Z``, ``+hh:mm``, ``-hhmm``).
 
     Args:
         values: strings (NA = NULL).
-        not_after: latest plausible moment (e.g. the extract's window end); later values are impossible.
+        not_after: latest plausible moment, naive UTC (e.g. the extract's window end); later values are impossible.
+        timezone: the instance's IANA zone, in which stamps without an offset are wall time.
     Returns:
-        (``datetime64[us]`` series, NaT where missing or bad; mask of values in no known format; mask of values in a
-        known format that name no real or plausible moment).
+        (``datetime64[us]`` series of UTC moments, NaT where missing or bad; mask of values in no known format; mask
+        of values in a known format that name no real or plausible moment).
+    Raises:
+        TimeZoneError: unknown zone name.
     """
     text = _arrow_text(values)
     iso = pc.extract_regex(text, _ISO)
@@ -152,6 +166,14 @@ def parse_datetime(values: pd.Series, not_after: pd.Timestamp | None = None) -> 
     y, mo, d, mi, se = comp["year"], comp["month"], comp["day"], comp["minute"], comp["second"]
     ok = matched & ~bad_12h & (y >= MIN_YEAR) & (y <= MAX_YEAR) & (mo >= 1) & (mo <= 12) & (d >= 1)
     ok &= (hour <= 23) & (mi <= 59) & (se <= 59)
+    zulu = iso_ok & np.asarray(pc.not_equal(iso.field("zulu"), "").to_numpy(zero_copy_only=False), dtype=bool)
+    signed = iso_ok & np.asarray(pc.not_equal(iso.field("sign"), "").to_numpy(zero_copy_only=False), dtype=bool)
+    sign = np.where(pc.equal(iso.field("sign"), "-").to_numpy(zero_copy_only=False), -1, 1)
+    offh, offm = np.where(signed, _field(iso, "offh"), 0), np.where(signed, _field(iso, "offm"), 0)
+    ok &= (offm <= 59) & (offh * 60 + offm <= MAX_OFFSET_MINUTES)
+    offset_us = np.where(signed, sign * (offh * 60 + offm), 0).astype("int64") * 60_000_000
+    frac = pc.utf8_slice_codeunits(pc.utf8_rpad(iso.field("frac"), width=6, padding="0"), 0, 6)
+    micros = np.where(iso_ok, pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False), 0).astype("int64")
     # Build the timestamps with numpy (month arithmetic) and reject days past the month's end (e.g. Feb 30).
     months = np.where(ok, (y - 1970) * 12 + (mo - 1), 0).astype("int64").astype("datetime64[M]")
     first = months.astype("datetime64[D]")
@@ -159,10 +181,17 @@ def parse_datetime(values: pd.Series, not_after: pd.Timestamp | None = None) -> 
     ok &= d <= days_in_month
     day = np.where(ok, d - 1, 0).astype("int64").astype("timedelta64[D]")
     secs = np.where(ok, hour * 3600 + mi * 60 + se, 0).astype("int64").astype("timedelta64[s]")
-    stamps = (first + day).astype("datetime64[us]") + secs
-    if not_after is not None:
-        ok &= stamps <= np.datetime64(pd.Timestamp(not_after) + CLOCK_SLACK, "us")
+    stamps = (first + day).astype("datetime64[us]") + secs + micros.astype("timedelta64[us]")
     stamps = np.where(ok, stamps, np.datetime64("NaT", "us"))
+    explicit = zulu | signed
+    # An offset says which moment it is; a naive stamp is the instance's wall time.
+    stamps = np.where(explicit, stamps - offset_us.astype("timedelta64[us]"), stamps)
+    naive = ok & ~explicit
+    if naive.any():
+        stamps[naive] = wall_to_utc(stamps[naive], timezone)
+    if not_after is not None:
+        ok &= stamps <= np.datetime64(pd.Timestamp(not_after), "us")
+        stamps = np.where(ok, stamps, np.datetime64("NaT", "us"))
     index = values.index
     return (
         pd.Series(stamps, index=index, dtype="datetime64[us]"),
@@ -213,13 +242,17 @@ def clean_varchar(values: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
-def _parse_column(col: Column, raw: pd.Series, not_after: pd.Timestamp | None) -> tuple[pd.Series, list[tuple]]:
+def _parse_column(
+    col: Column, raw: pd.Series, not_after: pd.Timestamp | None, timezone: str
+) -> tuple[pd.Series, list[tuple]]:
     """(parsed series, [(reason, bad mask), ...]) of one column."""
     if col.slate_type == "uniqueidentifier":
         parsed, bad = parse_guid(raw)
         return parsed, [("invalid_guid", bad)]
     if col.slate_type in ("datetime", "date"):
-        parsed, unparseable, impossible = parse_datetime(raw, not_after)
+        # A `date` is a calendar day, not a moment: no zone applies to it.
+        zone = timezone if col.slate_type == "datetime" else UTC_NAME
+        parsed, unparseable, impossible = parse_datetime(raw, not_after, zone)
         return parsed, [("unparseable_date", unparseable), ("impossible_date", impossible)]
     if col.slate_type == "int":
         parsed, bad = parse_int(raw)
@@ -235,18 +268,21 @@ def _parse_column(col: Column, raw: pd.Series, not_after: pd.Timestamp | None) -
     raise ValueError(f"column {col.name!r} has an unsupported Slate type {col.slate_type!r}")
 
 
-def validate(query: QuerySpec, raw: pd.DataFrame, not_after: pd.Timestamp | None = None) -> ValidationResult:
+def validate(
+    query: QuerySpec, raw: pd.DataFrame, not_after: pd.Timestamp | None = None, timezone: str = UTC_NAME
+) -> ValidationResult:
     """Validate a query's raw answer against its schema and split it into typed valid rows and quarantined rows.
 
     Args:
         query: the query's contract (columns, Slate types, required).
-        raw: the answer as strings (NaN/None/NA = omitted NULL), as ``SlateClient.fetch_all`` returns it.
-        not_after: latest plausible datetime (the extract window's end); None checks only the year range.
+        raw: the answer as strings (NaN/None/NA or "" = NULL), as ``SlateClient.fetch_all`` returns it.
+        not_after: latest plausible datetime, naive UTC (the extract window's end); None checks only the year range.
+        timezone: the instance's IANA zone (``Settings.slate_timezone``): naive stamps are its wall time.
     Returns:
         ValidationResult; each raw row is in exactly one of ``valid`` and ``quarantined``, with the reason of its
-        first failure (columns in contract order, then the kind check).
+        first failure (columns in contract order, then the kind check). Datetimes are naive UTC.
     Raises:
-        ValueError: the contract names an unsupported Slate type.
+        ValueError: the contract names an unsupported Slate type. TimeZoneError: unknown zone name.
     """
     raw = raw.reset_index(drop=True)
     n = len(raw)
@@ -262,7 +298,7 @@ def validate(query: QuerySpec, raw: pd.DataFrame, not_after: pd.Timestamp | None
     typed: dict[str, pd.Series] = {}
     for col in query.columns:
         values = raw[col.name] if col.name in raw.columns else pd.Series([None] * n, dtype="string")
-        parsed, failures = _parse_column(col, values, not_after)
+        parsed, failures = _parse_column(col, values, not_after, timezone)
         if col.required:
             flag(_blank_to_na(values).isna().to_numpy(), f"missing_{col.name}", col.name)
         for why, mask in failures:

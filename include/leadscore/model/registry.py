@@ -13,11 +13,18 @@ import math
 import re
 import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from leadscore.model import champions
+from leadscore.model.champions import (  # noqa: F401  (callers catch them from here)
+    ChampionHistoryError,
+    NoChampionError,
+    NoChampionForWeekError,
+)
 from leadscore.model.evaluate import METRIC_NAMES
 from leadscore.model.evaluate import metrics as score_metrics
 from leadscore.model.lead_model import LeadModel
@@ -32,10 +39,6 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "lead_propensity"
 ALIAS = "champion"
 _SECRET_KEY = re.compile(r"pass|secret|token|key|auth|credential|conn", re.IGNORECASE)
-
-
-class NoChampionError(LookupError):
-    """No registered model version carries the alias ``champion``."""
 
 
 @dataclass
@@ -235,12 +238,12 @@ def evaluate_gate(
 
 
 def load_champion(settings: Settings) -> Champion:
-    """Load the model with alias ``champion`` of ``settings.model_name``.
+    """Load the model with alias ``champion`` of ``settings.model_name`` (the current champion: the gate compares
+    with it; scoring uses :func:`champion_for_week`).
 
     Raises:
         NoChampionError: no version has the alias (or the model is not registered).
     """
-    import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
     client = _client(settings)
@@ -251,8 +254,48 @@ def load_champion(settings: Settings) -> Champion:
             f"no model has alias {ALIAS} in {settings.tracking_uri} (registered model {settings.model_name}); "
             "run lead_training first"
         ) from exc
-    loaded = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{ALIAS}")
-    return Champion(loaded.unwrap_python_model().lead_model, str(mv.version), str(mv.run_id))
+    return _load_version(settings, str(mv.version), str(mv.run_id))
+
+
+def _load_version(settings: Settings, version: str, run_id: str) -> Champion:
+    import mlflow.pyfunc
+
+    loaded = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+    return Champion(loaded.unwrap_python_model().lead_model, version, run_id)
+
+
+def _alias_version(client, settings: Settings) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(settings.model_name, ALIAS).version)
+    except MlflowException:
+        return None
+
+
+def alias_history(settings: Settings) -> list[champions.AliasEvent]:
+    """Every recorded move of ``@champion``, in promotion order (see ``model.champions``)."""
+    return champions.read_history(_client(settings), settings.model_name)
+
+
+def champion_for_week(settings: Settings, week_end: datetime) -> Champion:
+    """Load the version that held ``@champion`` for the week ending at ``week_end`` (the rule of
+    ``model.champions``): a backfill or re-run of a week scores with the version the week had.
+
+    Raises:
+        NoChampionError: no champion at all (run lead_training first).
+        NoChampionForWeekError: the week ended before the first champion took effect.
+        ChampionHistoryError: the alias has no recorded history or was moved outside LeadScore.
+    """
+    client = _client(settings)
+    event = champions.resolve(
+        champions.read_history(client, settings.model_name),
+        week_end,
+        _alias_version(client, settings),
+        settings.model_name,
+    )
+    mv = client.get_model_version(settings.model_name, event.version)
+    return _load_version(settings, event.version, str(mv.run_id))
 
 
 def has_champion(settings: Settings) -> bool:
@@ -306,15 +349,44 @@ def champion_metrics_on_holdout(
     return score_metrics(result.holdout["label"].to_numpy(dtype=float), p), champ.version, []
 
 
-def promote(version: str, settings: Settings) -> None:
-    """Point alias ``champion`` at ``version`` of ``settings.model_name``."""
-    _client(settings).set_registered_model_alias(settings.model_name, ALIAS, str(version))
+def _last_scored(settings: Settings):
+    from leadscore.scoring.files import previous_manifest
+
+    latest = previous_manifest(settings.scores_dir, date.max)
+    return latest.scored_on_date if latest else None
 
 
-def rollback(version: str, settings: Settings) -> None:
-    """Move alias ``champion`` back to an earlier ``version`` (a manual operation; same as promote, logged)."""
+def promote(
+    version: str, settings: Settings, reason: str = "manual", effective: datetime | None = None
+) -> champions.AliasEvent:
+    """Point alias ``champion`` at ``version`` of ``settings.model_name`` and record the move in the alias history.
+
+    The version scores weeks ending from the later of its training ``as_of`` and the day after the last week already
+    scored under ``settings.scores_dir`` (``model.champions``), unless ``effective`` says otherwise.
+    Returns:
+        The recorded alias event.
+    """
+    event = champions.move_alias(
+        _client(settings),
+        settings.model_name,
+        ALIAS,
+        str(version),
+        now=datetime.now(UTC).replace(tzinfo=None),  # the audit time of the move; never used to pick a week's model
+        last_scored=_last_scored(settings),
+        reason=reason,
+        effective=effective,
+    )
+    log.info(
+        "%s@%s -> version %s, scores weeks ending from %s", settings.model_name, ALIAS, version, event.effective_from
+    )
+    return event
+
+
+def rollback(version: str, settings: Settings, effective: datetime | None = None) -> champions.AliasEvent:
+    """Move alias ``champion`` back (or forward) to another ``version``: a manual operation, logged and recorded in
+    the alias history. Weeks already scored keep their version."""
     log.warning("rolling back %s alias %s to version %s", settings.model_name, ALIAS, version)
-    promote(version, settings)
+    return promote(version, settings, reason="set", effective=effective)
 
 
 def gate_and_promote(result: TrainingResult, run: RunInfo, settings: Settings) -> GateDecision:
@@ -334,7 +406,7 @@ def gate_and_promote(result: TrainingResult, run: RunInfo, settings: Settings) -
         client.log_metric(run.run_id, "champion_on_holdout.log_loss", champ_metrics["log_loss"])
         client.log_metric(run.run_id, "champion_on_holdout.auc", champ_metrics["auc"])
     if decision.passed:
-        promote(run.model_version, settings)
+        promote(run.model_version, settings, reason="gate")
         log.info("gate passed: %s version %s is champion (%s)", settings.model_name, run.model_version, text)
     else:
         log.warning(

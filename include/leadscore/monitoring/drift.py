@@ -10,6 +10,12 @@ plain JSON-able data::
      "score": {"kind": "numeric", "bins": [...], "shares": [...], "missing": 0.0},
      "hazard_ratios": [{"label": ..., "hazard_ratio": ..., "lower": ..., "upper": ...}, ...]}   # optional
 
+A feature whose missing values the feature build fills in (``data.tables.FILLED_IN``: college "Unknown", the e-mail
+rates of leads never e-mailed, the engagement recency of leads never engaged) is profiled with those rows as missing,
+read from the feature's flag (``college_missing``, ...), and its spec names the flag (``"missing_flag"``), so the
+weekly missing share is measured the same way. Specs without the key (profiles stored before) are compared as
+they were built.
+
 Numeric bins are the inner cut points of (at most) deciles; bin ``i`` holds values in ``(bins[i-1], bins[i]]``, the
 first bin everything ``<= bins[0]`` and the last everything ``> bins[-1]``. ``shares`` are over the non-missing
 values; ``missing`` is the share of missing values, which PSI treats as one more bin.
@@ -23,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_COLUMNS
+from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_COLUMNS, FILLED_IN
 
 PROFILE_VERSION = 1
 N_BINS = 10
@@ -109,6 +115,15 @@ def profile_column(name: str, column: pd.Series) -> dict[str, Any]:
     return {"kind": "numeric", "bins": bins, "shares": [float(s) for s in shares], "missing": missing}
 
 
+def _filled_as_missing(features: pd.DataFrame, name: str, flag: str | None) -> pd.Series:
+    """``features[name]`` with the rows where ``flag`` is 1 set to missing (the value there was filled in)."""
+    column = features[name]
+    if flag is None:
+        return column
+    filled = pd.to_numeric(features[flag], errors="coerce").fillna(0).to_numpy(dtype=float) == 1
+    return column.mask(pd.Series(filled, index=column.index))
+
+
 def reference_profile(
     features: pd.DataFrame, scores: np.ndarray, hazard_ratios: pd.DataFrame | None = None
 ) -> dict[str, Any]:
@@ -134,12 +149,21 @@ def reference_profile(
     profile: dict[str, Any] = {
         "version": PROFILE_VERSION,
         "n_rows": len(features),
-        "features": {name: profile_column(name, features[name]) for name in names},
+        "features": {name: _profile_feature(features, name) for name in names},
         "score": profile_column("score", pd.Series(scores)),
     }
     if hazard_ratios is not None and len(hazard_ratios):
         profile["hazard_ratios"] = hazard_ratio_records(hazard_ratios)
     return profile
+
+
+def _profile_feature(features: pd.DataFrame, name: str) -> dict[str, Any]:
+    flag = FILLED_IN.get(name)
+    flag = flag if flag in features.columns else None
+    spec = profile_column(name, _filled_as_missing(features, name, flag))
+    if flag:
+        spec["missing_flag"] = flag
+    return spec
 
 
 def hazard_ratio_records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -207,8 +231,8 @@ def feature_drift(profile: Mapping[str, Any], features: pd.DataFrame) -> pd.Data
     Returns:
         Columns feature, psi, missing_ref, missing_now, missing_jump (now - ref), unseen (list of labels).
     Raises:
-        ReferenceProfileError: the profile has no ``features`` mapping, or a profiled feature is absent from
-            ``features`` (the scoring input lost a column).
+        ReferenceProfileError: the profile has no ``features`` mapping, or a profiled feature or its missing-value
+            flag is absent from ``features`` (the scoring input lost a column).
     """
     specs = profile.get("features")
     if not isinstance(specs, Mapping):
@@ -216,7 +240,11 @@ def feature_drift(profile: Mapping[str, Any], features: pd.DataFrame) -> pd.Data
     absent = [name for name in specs if name not in features.columns]
     if absent:
         raise ReferenceProfileError(f"this week's feature rows lack the profiled columns {absent}")
-    rows = [column_drift(name, spec, features[name]) for name, spec in specs.items()]
+    flags = {name: spec.get("missing_flag") for name, spec in specs.items()}
+    lost = sorted({f for f in flags.values() if f and f not in features.columns})
+    if lost:
+        raise ReferenceProfileError(f"this week's feature rows lack the missing-value flags {lost}")
+    rows = [column_drift(name, spec, _filled_as_missing(features, name, flags[name])) for name, spec in specs.items()]
     out = pd.DataFrame(rows, columns=["feature", "psi", "missing_ref", "missing_now", "unseen"])
     out["missing_jump"] = out["missing_now"] - out["missing_ref"]
     return out.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
@@ -244,8 +272,10 @@ def score_drift(profile: Mapping[str, Any], scores: np.ndarray) -> dict[str, Any
 
 
 def missing_shares(features: pd.DataFrame) -> dict[str, float]:
-    """Share of missing values per feature column present (NaN, NA, None)."""
+    """Share of missing values per feature column present (NaN, NA, None, and filled-in values marked by their
+    ``FILLED_IN`` flag)."""
     cols = [c for c in FEATURE_COLUMNS if c in features.columns]
     if not len(features):
         return {c: 0.0 for c in cols}
-    return {c: float(features[c].isna().mean()) for c in cols}
+    flag = {c: FILLED_IN.get(c) if FILLED_IN.get(c) in features.columns else None for c in cols}
+    return {c: float(_filled_as_missing(features, c, flag[c]).isna().mean()) for c in cols}

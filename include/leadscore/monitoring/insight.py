@@ -25,6 +25,7 @@ from leadscore.monitoring.drift import hazard_ratio_records
 from leadscore.monitoring.report import (
     _plt,
     chart_hazard_ratios,
+    contact_sentence,
     esc,
     figure_data_uri,
     figure_html,
@@ -33,6 +34,7 @@ from leadscore.monitoring.report import (
     html_table,
     pct,
 )
+from leadscore.scoring.outreach import ContactPlan, best_contact_list
 from leadscore.settings import Settings
 
 SAMPLE_ROWS = 50_000
@@ -131,13 +133,15 @@ class OutreachPlan:
     Attributes:
         pool: leads scored in a typical week.
         capacity: counselor calls per week.
-        best_k: recommended list size: the capacity, or fewer when leads beyond ``k_above_average`` are less likely
-            to apply than an average lead.
+        best_k: recommended list size: with an application value and contact cost, the list that maximises expected
+            net value within capacity (``contact``); without them the capacity, or fewer when leads beyond
+            ``k_above_average`` are less likely to apply than an average lead.
         expected_at_capacity: expected applications among the top ``capacity`` leads.
         expected_total: expected applications in the whole pool.
         k_above_average: leads whose probability is at least the pool's mean.
         table: k, expected applications, share of all expected, mean probability, k-th lead's probability, lift.
         curve: (k, expected) points for the chart.
+        contact: the expected-net-value optimum (``scoring.outreach``), or None without economics.
     """
 
     pool: int
@@ -148,13 +152,21 @@ class OutreachPlan:
     k_above_average: int
     table: pd.DataFrame
     curve: tuple[np.ndarray, np.ndarray]
+    contact: ContactPlan | None = None
 
 
-def outreach_plan(p: np.ndarray, pool: int, capacity: int) -> OutreachPlan:
+def outreach_plan(
+    p: np.ndarray,
+    pool: int,
+    capacity: int,
+    application_value: float | None = None,
+    contact_cost: float | None = None,
+) -> OutreachPlan:
     """Expected applications captured by the top-k of a weekly pool, from a sample ``p`` of its probabilities.
 
     The sample stands for the pool: the top k of the pool are the top ``k / pool`` share of the sample, and
-    expected applications scale by ``pool / len(p)``.
+    expected applications scale by ``pool / len(p)``. With ``application_value`` and ``contact_cost`` the table
+    gains the expected net value of each list size and ``best_k`` is the list that maximises it within capacity.
 
     Raises:
         InsightInputError: empty sample, or pool/capacity not positive.
@@ -179,30 +191,39 @@ def outreach_plan(p: np.ndarray, pool: int, capacity: int) -> OutreachPlan:
     k_avg = round(float((p >= p.mean()).sum()) * scale)
     capacity = min(capacity, pool)
     ks = sorted({capacity, *[max(1, int(pool * s)) for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)], pool})
+    contact = None
+    best_k = min(capacity, max(1, k_avg))
+    if application_value is not None and contact_cost is not None:
+        contact = best_contact_list(p, capacity, application_value, contact_cost, weight=scale)
+        best_k = contact.list_size
+        if best_k:
+            ks = sorted({*ks, best_k})
     rows = []
     for k in ks:
         e = expected(k)
-        rows.append(
-            {
-                "list size k": k,
-                "expected applications": e,
-                "share of all expected": e / total if total else np.nan,
-                "mean probability": e / k,
-                "k-th lead's probability": kth(k),
-                "lift vs random": (e / k) / (total / pool) if total else np.nan,
-            }
-        )
+        row = {
+            "list size k": k,
+            "expected applications": e,
+            "share of all expected": e / total if total else np.nan,
+            "mean probability": e / k,
+            "k-th lead's probability": kth(k),
+            "lift vs random": (e / k) / (total / pool) if total else np.nan,
+        }
+        if contact is not None:
+            row["expected net value"] = e * float(application_value) - k * float(contact_cost)
+        rows.append(row)
     grid = np.unique(np.linspace(1, pool, min(pool, 200)).astype(int))
     curve = (grid, np.array([expected(int(k)) for k in grid]))
     return OutreachPlan(
         pool=pool,
         capacity=capacity,
-        best_k=min(capacity, max(1, k_avg)),
+        best_k=best_k,
         expected_at_capacity=expected(capacity),
         expected_total=total,
         k_above_average=k_avg,
         table=pd.DataFrame(rows),
         curve=curve,
+        contact=contact,
     )
 
 
@@ -280,7 +301,7 @@ def training_insight_report(
         hazard_ratios_df: ``model.interpret.hazard_ratios`` of the Cox model, or None (section left out).
         model: the champion (anything with ``predict_proba`` over FEATURE_COLUMNS).
         out_path: the HTML file to write.
-        capacity: counselor calls per week (default: the tier-A share of the weekly pool).
+        capacity: counselor calls per week (default: ``settings.counselor_capacity``).
         weekly_pool: leads scored per week (default: estimated as the leads entering in ``lookback_days`` out of
             the training window).
         seed: sampling seed for the probabilities (at most 50,000 rows are scored).
@@ -303,8 +324,8 @@ def training_insight_report(
     if weekly_pool is None:
         weekly_pool = max(1, round(len(leads) * min(1.0, settings.lookback_days / settings.training_window_days)))
     if capacity is None:
-        capacity = max(1, round(settings.tier_cuts[0] * weekly_pool))
-    plan = outreach_plan(p, weekly_pool, capacity)
+        capacity = settings.counselor_capacity
+    plan = outreach_plan(p, weekly_pool, max(1, capacity), settings.application_value, settings.contact_cost)
 
     overall = km_conversion(leads["time"].to_numpy(), leads["event"].to_numpy(), (h,))[h]
     sentences = _sentences(hazard_ratios_df) if hazard_ratios_df is not None and len(hazard_ratios_df) else []
@@ -328,6 +349,8 @@ def training_insight_report(
             f"{fmt(plan.expected_total, 1)}; best weekly list size: {plan.best_k:,}."
         ),
     ]
+    if plan.contact is not None:
+        summary.append(esc(contact_sentence(plan.contact, settings.application_value, settings.contact_cost)))
     if sentences:
         summary.append(esc("Strongest driver: " + sentences[0]))
 
@@ -356,11 +379,14 @@ def training_insight_report(
                 + html_table(by_age, formats={f"apply within {h} days": pct}),
             )
         )
-    explain = (
-        f"<p>Pool: about {plan.pool:,} open leads a week; capacity: {plan.capacity:,} calls. Beyond the top "
-        f"{plan.k_above_average:,} leads, each extra call reaches a lead less likely to apply than the average "
-        f"lead, so the recommended list is {plan.best_k:,}.</p>"
-    )
+    explain = f"<p>Pool: about {plan.pool:,} open leads a week; capacity: {plan.capacity:,} calls. "
+    if plan.contact is not None:
+        explain += esc(contact_sentence(plan.contact, settings.application_value, settings.contact_cost)) + "</p>"
+    else:
+        explain += (
+            f"Beyond the top {plan.k_above_average:,} leads, each extra call reaches a lead less likely to apply "
+            f"than the average lead, so the recommended list is {plan.best_k:,}.</p>"
+        )
     sections.append(
         (
             "Best weekly outreach list size",
@@ -368,7 +394,12 @@ def training_insight_report(
             + figure_html(_chart_outreach(plan), "Expected applications by list size")
             + html_table(
                 plan.table,
-                formats={"share of all expected": pct, "mean probability": pct, "k-th lead's probability": pct},
+                formats={
+                    "share of all expected": pct,
+                    "mean probability": pct,
+                    "k-th lead's probability": pct,
+                    "expected net value": lambda v: f"{v:,.0f}",
+                },
             ),
         )
     )

@@ -23,6 +23,7 @@ import pandas as pd
 from leadscore.files import atomic_write_bytes
 from leadscore.monitoring.gates import MonitoringThresholds
 from leadscore.monitoring.realized import RealizedWeek
+from leadscore.scoring.outreach import ContactPlan
 
 TIERS = ("A", "B", "C", "D")
 TIER_COLORS = {"A": "#1b7837", "B": "#7fbf7b", "C": "#d9d9d9", "D": "#969696"}
@@ -140,6 +141,26 @@ def html_page(
         f'<h1>{esc(title)}{badge}</h1><p class="muted">{esc(subtitle)}</p>'
         f'<div class="summary" id="summary"><strong>Summary</strong><ul>{items}</ul></div>'
         f"{body}</main></body></html>\n"
+    )
+
+
+def contact_sentence(plan: ContactPlan, application_value: float, contact_cost: float) -> str:
+    """The best contact list in one sentence: list size, score cut-off, expected applications and net value."""
+    economics = (
+        f"an application worth {application_value:,.0f} and a contact costing {contact_cost:,.0f}"
+        f" (break-even probability {pct(plan.break_even)})"
+    )
+    if not plan.list_size:
+        return f"With {economics}, no lead is worth a contact: no lead's probability is above break-even."
+    why = {
+        "capacity": "capacity is the limit: more leads are above break-even",
+        "break-even": "below that cut-off a contact costs more than it is expected to bring",
+        "leads": "every open lead is worth a contact",
+    }[plan.limited_by]
+    return (
+        f"With {economics}, the best list within {plan.capacity:,} contacts is the top {plan.list_size:,} leads, "
+        f"down to probability {pct(plan.cutoff, 2)}: {fmt(plan.expected_applications, 1)} expected applications, "
+        f"expected net value {plan.expected_net_value:,.0f} ({why})."
     )
 
 
@@ -303,6 +324,8 @@ class WeeklyReportData:
     hazard_ratios: list[dict[str, Any]] | None = None
     model_version: str = ""
     notes: list[str] = field(default_factory=list)
+    contact_plan: ContactPlan | None = None
+    contact_text: str = ""
 
 
 def _realized_table(weeks: Sequence[RealizedWeek]) -> pd.DataFrame:
@@ -360,6 +383,29 @@ def render_weekly_report(data: WeeklyReportData, out_path: Path) -> Path:
     if len(data.history):
         figs += figure_html(chart_tiers_over_time(data.history), "Tier sizes over time")
     sections.append(("This week's scores", f'<div class="grid">{figs}</div>{html_table(tiers)}'))
+
+    if data.contact_plan is not None:
+        c = data.contact_plan
+        plan = pd.DataFrame(
+            {
+                "leads that may be contacted": [c.leads],
+                "capacity": [c.capacity],
+                "best list size": [c.list_size],
+                "score cut-off (p)": [c.cutoff],
+                "break-even p": [c.break_even],
+                "expected applications": [c.expected_applications],
+                "expected net value": [c.expected_net_value],
+            }
+        )
+        body = f'<p id="contact-plan">{esc(data.contact_text)}</p>' + html_table(
+            plan,
+            formats={
+                "score cut-off (p)": lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.4f}",
+                "break-even p": lambda v: f"{v:.4f}",
+                "expected net value": lambda v: f"{v:,.0f}",
+            },
+        )
+        sections.append(("Who to contact this week", body))
 
     if data.realized:
         body = html_table(_realized_table(data.realized), formats={c: str for c in _realized_table(data.realized)})

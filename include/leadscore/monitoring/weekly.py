@@ -20,7 +20,15 @@ from leadscore.monitoring.realized import (
     probability_column,
     realized_performance,
 )
-from leadscore.monitoring.report import TIERS, WeeklyReportData, fmt, pct, render_weekly_report
+from leadscore.monitoring.report import (
+    TIERS,
+    WeeklyReportData,
+    contact_sentence,
+    fmt,
+    pct,
+    render_weekly_report,
+)
+from leadscore.scoring.outreach import best_contact_list
 from leadscore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -176,6 +184,12 @@ def monitor_week(
     versions = scores["model_version"].astype("string").dropna().unique() if "model_version" in scores else []
     model_version = ", ".join(sorted(map(str, versions)))
 
+    contactable = p[scores["control"].to_numpy() == 0] if "control" in scores else p
+    plan = best_contact_list(
+        contactable, settings.counselor_capacity, settings.application_value, settings.contact_cost
+    )
+    contact_text = contact_sentence(plan, settings.application_value, settings.contact_cost)
+
     leads = load_leads(settings) if leads is None else leads
     realized = realized_performance(settings.scores_dir, leads, scored_on, settings.horizon_days) if len(leads) else []
     flat = as_flat(realized)
@@ -187,6 +201,7 @@ def monitor_week(
         "tier_counts": tier_counts,
         "control_n": control_n,
         "model_version": model_version,
+        "contact_plan": {k: v for k, v in plan.as_dict().items() if v is not None},
     }
     notes: list[str] = []
     sdrift: dict[str, Any] | None = None
@@ -248,6 +263,7 @@ def monitor_week(
         drift,
         thresholds,
     )
+    summary.insert(2, contact_text)
     metrics["summary"] = summary
     path = render_weekly_report(
         WeeklyReportData(
@@ -268,6 +284,8 @@ def monitor_week(
             hazard_ratios=(champion_reference or {}).get("hazard_ratios"),
             model_version=model_version,
             notes=notes,
+            contact_plan=plan,
+            contact_text=contact_text,
         ),
         report_path(settings.reports_dir, scored_on),
     )

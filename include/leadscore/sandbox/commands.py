@@ -60,4 +60,5 @@ def serve(
         host=host,
         advertise_host=advertise_host,
         key_order=key_order or settings.sandbox_key_order,
+        timezone=settings.sandbox_zone,
     )

@@ -6,7 +6,7 @@ the chosen rows only, so the generator can count exactly what it changed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +21,42 @@ SOURCE_ALIASES: dict[str, tuple[str, ...]] = {"Ad-Hoc Data Load": ("Ad Hoc Data 
 
 
 @dataclass(frozen=True)
+class WireDirt:
+    """Shares of served rows whose values the web service writes in another format seen in real answers.
+
+    Applied when a page is served (not stored; the same row always gets the same variant), and never changing what
+    a value means, so a client that reads every format validates the same rows as from a clean answer:
+    offset_datetimes (``...Z`` or the instance's ``+hh:mm``/``-hh:mm``), fractional_seconds (``.0`` to
+    ``.0000000``), upper_guids (GUIDs in upper case), braced_guids (non-key GUIDs in ``{braces}``), json_numbers
+    (``ref`` as a JSON number), json_booleans (an unexpected bit column ``emailable`` as JSON ``true``/``false``),
+    null_values (the row's NULL columns present as ``null`` or ``""``, as with "Include NULL Values").
+    """
+
+    offset_datetimes: float = 0.02
+    fractional_seconds: float = 0.02
+    upper_guids: float = 0.02
+    braced_guids: float = 0.02
+    json_numbers: float = 0.02
+    json_booleans: float = 0.01
+    null_values: float = 0.02
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"WireDirt.{f.name} must be a share in [0, 1), got {value!r}")
+
+    @classmethod
+    def none(cls) -> WireDirt:
+        """Every wire variant off: values exactly as stored (strings, NULLs omitted)."""
+        return cls(**{f.name: 0.0 for f in fields(cls)})
+
+    @property
+    def any(self) -> bool:
+        return any(getattr(self, f.name) > 0 for f in fields(self))
+
+
+@dataclass(frozen=True)
 class DirtRates:
     """Share of rows that receive each named kind of dirt (0 turns a kind off). Counts land in meta.json.
 
@@ -31,6 +67,7 @@ class DirtRates:
     extra_columns adds unexpected columns (legacy_source_code, nickname) to the leads table.
     Interactions rows: interaction_duplicates, interaction_bad_dates (occurred NULL or impossible),
     unknown_kinds (a kind outside INTERACTION_KINDS).
+    wire: the WireDirt the web service applies when it serves this sandbox (recorded in meta.json, not counted).
     """
 
     duplicate_rows: float = 0.01
@@ -44,10 +81,15 @@ class DirtRates:
     interaction_duplicates: float = 0.002
     interaction_bad_dates: float = 0.0005
     unknown_kinds: float = 0.0002
+    wire: WireDirt = field(default_factory=WireDirt)
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "wire":
+                if not isinstance(value, WireDirt):
+                    raise ValueError(f"DirtRates.wire must be a WireDirt, got {value!r}")
+                continue
             if f.name == "extra_columns":
                 if not isinstance(value, bool):
                     raise ValueError(f"DirtRates.extra_columns must be a bool, got {value!r}")
@@ -58,7 +100,8 @@ class DirtRates:
     @classmethod
     def none(cls) -> DirtRates:
         """A configuration with every kind of dirt turned off (clean wire tables)."""
-        return cls(**{f.name: (False if f.name == "extra_columns" else 0.0) for f in fields(cls)})
+        values = {f.name: (False if f.name == "extra_columns" else 0.0) for f in fields(cls) if f.name != "wire"}
+        return cls(**values, wire=WireDirt.none())
 
     def as_dict(self) -> dict[str, float | bool]:
         """The rates as a plain dict (for meta.json)."""

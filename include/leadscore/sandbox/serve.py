@@ -26,6 +26,7 @@ from leadscore.sandbox.config import (
     make_private_dir,
     read_meta,
 )
+from leadscore.sandbox.dirt import WireDirt
 from leadscore.sandbox.importer import DEFAULT_MASK, SlateImporter
 from leadscore.sandbox.sftp_server import SandboxSFTPServer
 from leadscore.sandbox.webservice import FAULTS_PATH, QUERY_PATH, QueryWebService, build_tables
@@ -131,6 +132,8 @@ def start_sandbox(
     host: str = HOST,
     advertise_host: str | None = None,
     key_order: str = DEFAULT_KEY_ORDER,
+    timezone: str = "UTC",
+    wire: WireDirt | None = None,
 ) -> SandboxHandle:
     """Load a generated sandbox directory and start its servers on 127.0.0.1.
 
@@ -146,6 +149,9 @@ def start_sandbox(
         advertise_host: the host name put in the connection strings (default: ``host``).
         key_order: how the web service orders the GUID paging key: ``sqlserver`` (as Slate) or ``text``; the
             connection strings carry ``extra.key_order`` when it is not the client's default.
+        timezone: the IANA zone of the emulated instance: stamps are served, and since/until read, as its wall time.
+        wire: the real-answer value formats to serve (default: the ``wire`` dirt recorded in meta.json at
+            generation, none when the meta has none).
     Returns:
         A SandboxHandle; stop it (or use it as a context manager) to free the ports.
     Raises:
@@ -162,13 +168,17 @@ def start_sandbox(
     credentials = load_or_create_credentials(data_dir)
     leads = pd.read_parquet(paths.leads)
     interactions = pd.read_parquet(paths.interactions)
+    if wire is None:
+        wire = wire_dirt_of(meta)
     web = QueryWebService(
-        build_tables(leads, interactions, key_order=key_order),
+        build_tables(leads, interactions, key_order=key_order, timezone=timezone),
         credentials,
         meta["end"],
         host,
         web_port,
         include_nulls=include_nulls,
+        timezone=timezone,
+        wire=wire,
     )
     known = pd.Index(leads["person_guid"].dropna().astype("string").str.strip().str.lower().unique())
     del leads, interactions
@@ -188,12 +198,25 @@ def start_sandbox(
     return SandboxHandle(data_dir, paths, credentials, web, sftp, importer, advertise_host or host)
 
 
+def wire_dirt_of(meta: dict) -> WireDirt:
+    """The WireDirt a generated sandbox was configured with (meta.json ``config.dirt.wire``); none when absent."""
+    recorded = ((meta.get("config") or {}).get("dirt") or {}).get("wire")
+    if not isinstance(recorded, dict):
+        return WireDirt.none()
+    try:
+        return WireDirt(**recorded)
+    except (TypeError, ValueError) as exc:
+        raise SandboxError(
+            f"meta.json config.dirt.wire is not a valid WireDirt ({exc}); regenerate the sandbox"
+        ) from exc
+
+
 def describe(handle: SandboxHandle, out: TextIO) -> None:
     """Print where the sandbox listens and the connection strings to put in ``.env``."""
     creds = handle.credentials
     lines = [
         f"Slate sandbox over {handle.data_dir}",
-        f"  query web service : {handle.query_url}",
+        f"  query web service : {handle.query_url} (instance time zone {handle.web.timezone})",
         f"  key order         : {handle.web.key_order} (GUID paging key; sqlserver is what Slate serves)",
         f"  faults (control)  : {handle.web_url}{FAULTS_PATH}  (POST JSON {{'kind': ...}}, Basic auth as below)",
         f"  SFTP              : sftp://{creds.sftp_user}@{handle.sftp_host}:{handle.sftp_port}/incoming/lead_scores/",
@@ -217,6 +240,7 @@ def serve_forever(
     host: str = HOST,
     advertise_host: str | None = None,
     key_order: str = DEFAULT_KEY_ORDER,
+    timezone: str = "UTC",
 ) -> None:
     """Serve the sandbox in the foreground until Ctrl-C or SIGTERM, polling the importer every few seconds."""
     handle = start_sandbox(
@@ -228,6 +252,7 @@ def serve_forever(
         host=host,
         advertise_host=advertise_host,
         key_order=key_order,
+        timezone=timezone,
     )
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -251,12 +276,19 @@ def serve_command(
     host: str = HOST,
     advertise_host: str | None = None,
     key_order: str = DEFAULT_KEY_ORDER,
+    timezone: str = "UTC",
 ) -> int:
     """CLI entry of ``python -m leadscore sandbox serve``: returns the process exit code (0 ok, 2 bad sandbox)."""
     started = time.monotonic()
     try:
         serve_forever(
-            Path(data_dir), web_port, sftp_port, host=host, advertise_host=advertise_host, key_order=key_order
+            Path(data_dir),
+            web_port,
+            sftp_port,
+            host=host,
+            advertise_host=advertise_host,
+            key_order=key_order,
+            timezone=timezone,
         )
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,6 +1,9 @@
 """The sandbox's Slate query web service: ``GET /manage/query/run`` on 127.0.0.1, with fault switches.
 
-Wire format as Slate's (BRIEF §2): ``{"row": [{...}, ...]}``, every value a string, NULL columns omitted. Auth is HTTP
+Wire format as Slate's (BRIEF §2): ``{"row": [{...}, ...]}``, every value a string, NULL columns omitted, except for
+the real-answer variants of ``dirt.WireDirt`` (offsets, fractions, GUID case and braces, JSON numbers and booleans,
+present NULLs; ``wire_variants``). The instance may have a time zone (``instance_time``): stamps are served, and
+``since``/``until`` compared, as its wall time. Auth is HTTP
 Basic of the service account (401 otherwise) plus the per-query ``h`` (403); an unknown query GUID is 404. The custom
 parameters of ``slate.queries.QUERY_PARAMS`` are typed; a value that does not parse is 400 with a message naming it.
 
@@ -29,7 +32,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,8 +43,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.sandbox.config import FaultSwitches, SandboxCredentials
+from leadscore.sandbox.dirt import WireDirt
+from leadscore.sandbox.instance_time import localize_tables
+from leadscore.sandbox.wire_variants import apply_wire_dirt
 from leadscore.slate.keyorder import DEFAULT_KEY_ORDER, NIL_GUID, SQLSERVER_BYTE_SIGNIFICANCE, order_key_function
 from leadscore.slate.queries import INTERACTIONS, LEADS, MAX_PAGE_ROWS, QUERY_PARAMS, RESERVED_PARAM_NAMES, QuerySpec
+from leadscore.slate.wall_time import UTC_NAME, wall_time
 
 QUERY_PATH = "/manage/query/run"
 FAULTS_PATH = "/_sandbox/faults"
@@ -84,15 +91,16 @@ def _check_param_names() -> None:
 _check_param_names()
 
 
-def parse_param(name: str, slate_type: str, raw: str) -> Any:
+def parse_param(name: str, slate_type: str, raw: str, zone: str = UTC_NAME) -> Any:
     """Parse one custom parameter by its Slate type.
 
     Args:
         name: the parameter name (for the message).
         slate_type: ``datetime``, ``date``, ``int``, ``real``, ``uniqueidentifier``, ``bit`` or ``varchar``.
         raw: the query-string value (already known to be non-empty).
+        zone: the instance's time zone: a naive datetime is its wall time, an aware one is converted to it.
     Returns:
-        datetime (tz-naive UTC) for datetime/date, int, float, canonical lower-case GUID str, bool, or str.
+        datetime (tz-naive wall time) for datetime/date, int, float, canonical lower-case GUID str, bool, or str.
     Raises:
         ParamError: the value does not parse as the type.
     """
@@ -100,7 +108,7 @@ def parse_param(name: str, slate_type: str, raw: str) -> Any:
         if slate_type in ("datetime", "date"):
             value = datetime.fromisoformat(raw.strip())
             if isinstance(value, datetime) and value.tzinfo is not None:
-                value = value.astimezone(UTC).replace(tzinfo=None)
+                value = wall_time(value, zone).to_pydatetime()
             return value
         if slate_type == "int":
             return int(raw.strip())
@@ -272,8 +280,15 @@ class QueryTable:
         return Page(columns=columns, values=values, page_number=i // limit + 1, window_rows=len(window))
 
 
-def render_rows(columns: list[str], values: list[pa.Array], include_nulls: bool = False) -> bytes:
+def render_rows(
+    columns: list[str],
+    values: list[pa.Array],
+    include_nulls: bool = False,
+    literal: dict[str, np.ndarray] | None = None,
+) -> bytes:
     """The JSON body ``{"row": [...]}`` of a page; NULLs omitted (or served as "" when ``include_nulls``).
+
+    ``literal[col]`` marks cells whose text is written as raw JSON (a number, ``true``, ``null``), not as a string.
 
     Built column-wise with Arrow string kernels (escape, prefix with the key, join non-null fragments per row), which
     is several times faster than json.dumps of a list of dicts; a column holding control characters is escaped by
@@ -295,6 +310,9 @@ def render_rows(columns: list[str], values: list[pa.Array], include_nulls: bool 
         else:
             escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
             frag = pc.binary_join_element_wise(_large(key + '"'), escaped, _large('"'), _large(""))
+        raw = (literal or {}).get(name)
+        if raw is not None and raw.any():
+            frag = pc.if_else(pa.array(raw), pc.binary_join_element_wise(_large(key), arr, _large("")), frag)
         frags.append(frag)
     rows = pc.binary_join_element_wise(*frags, _large(","), null_handling="skip")
     return ('{"row":[{' + "},{".join(rows.to_pylist()) + "}]}").encode("utf-8")
@@ -353,9 +371,11 @@ def _guid_sort_indices(keys: pa.Array, key_order: str = DEFAULT_KEY_ORDER) -> np
 
 
 def build_tables(
-    leads: pd.DataFrame, interactions: pd.DataFrame, key_order: str = DEFAULT_KEY_ORDER
+    leads: pd.DataFrame, interactions: pd.DataFrame, key_order: str = DEFAULT_KEY_ORDER, timezone: str = UTC_NAME
 ) -> dict[str, QueryTable]:
-    """QueryTables of both queries from the generator's frames (see QueryTable for the columns and ``key_order``)."""
+    """QueryTables of both queries from the generator's frames (see QueryTable for the columns and ``key_order``),
+    with stamps in the wall time of the instance zone ``timezone`` (``instance_time``)."""
+    leads, interactions = localize_tables(leads, interactions, timezone)
     return {
         LEADS.name: QueryTable(LEADS, leads, key_order=key_order),
         INTERACTIONS.name: QueryTable(INTERACTIONS, interactions, key_order=key_order),
@@ -380,6 +400,9 @@ class QueryWebService:
         host: bind address (127.0.0.1 only, by design).
         port: TCP port; 0 picks a free one.
         include_nulls: serve NULL columns as "" instead of omitting them (Slate's "Include NULL Values").
+        timezone: the instance's zone; the tables must have been built with it (``build_tables``): since/until
+            and the default ``until`` are its wall time.
+        wire: the value formats of real answers to serve at their shares (``WireDirt``; None serves none).
     """
 
     def __init__(
@@ -390,6 +413,8 @@ class QueryWebService:
         host: str = "127.0.0.1",
         port: int = 0,
         include_nulls: bool = False,
+        timezone: str = UTC_NAME,
+        wire: WireDirt | None = None,
     ) -> None:
         missing = [name for name in tables if name not in credentials.queries]
         if missing:
@@ -397,8 +422,10 @@ class QueryWebService:
         self.tables = tables
         _ = self.key_order  # one order for every table, checked before serving
         self.credentials = credentials
-        self.end_us = _to_us(end)
+        self.timezone = timezone
+        self.end_us = _to_us(wall_time(end, timezone).to_pydatetime())
         self.include_nulls = include_nulls
+        self.wire = wire or WireDirt.none()
         self.faults = FaultSwitches(WEB_FAULTS)
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
@@ -488,7 +515,7 @@ class QueryWebService:
         params: dict[str, Any] = {}
         for pname, ptype in QUERY_PARAMS.items():
             raw = args.get(pname, "")
-            params[pname] = parse_param(pname, ptype, raw) if raw.strip() else None
+            params[pname] = parse_param(pname, ptype, raw, self.timezone) if raw.strip() else None
         if params["limit"] is not None and params["limit"] < 1:
             raise ParamError(f"parameter 'limit' must be at least 1, got {params['limit']}")
         return name, params
@@ -522,7 +549,8 @@ class QueryWebService:
             fired.append(f"drop_column:{column}")
             keep = [i for i, c in enumerate(columns) if c != column]
             columns, values = [columns[i] for i in keep], [values[i] for i in keep]
-        body = render_rows(columns, values, self.include_nulls)
+        columns, values, literal = apply_wire_dirt(table.spec, columns, values, self.wire, self.timezone)
+        body = render_rows(columns, values, self.include_nulls, literal)
         if self.faults.take(("truncated_json",), matches):
             fired.append("truncated_json")
             body = body[: len(body) // 2]

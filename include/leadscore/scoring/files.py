@@ -10,7 +10,9 @@ CSV dialect: UTF-8 without BOM, comma, ``"`` quoting only where needed (``csv.QU
 (RFC 4180), a header row in every chunk, rows sorted by ``person_guid``. When the week has control leads (the
 control share is above 0), the files gain a last column ``control`` (0/1) and control rows carry an empty score,
 tier, probability and reasons, so Slate shows them as unscored; ``scores.parquet`` keeps their real scores for
-measuring lift. With no control leads the columns are exactly the contract's.
+measuring lift. With ``Settings.contact_flag`` on, the files carry ``contact_this_week`` (1/0: the week's best
+contact list within the counselors' capacity, ``scoring.outreach``) before ``control``; control rows leave it empty.
+With no control leads and the flag off the columns are exactly the contract's.
 
 A date's folder is built beside the old one and swapped in whole, so a re-run never leaves chunks of an earlier run
 with more parts, and identical input gives byte-identical CSVs and manifest.
@@ -125,7 +127,9 @@ def _csv_lines(rows: object) -> list[str]:
     return sink.lines
 
 
-_BLANK_FOR_CONTROL = ("lead_score", "lead_tier", *REASON_COLUMNS)
+CONTACT_COLUMN = "contact_this_week"
+_INT_COLUMNS = ("lead_score", CONTACT_COLUMN, "control")
+_BLANK_FOR_CONTROL = ("lead_score", "lead_tier", *REASON_COLUMNS, CONTACT_COLUMN)
 
 
 def _as_text(columns: dict[str, np.ndarray], rows: np.ndarray, control: np.ndarray | None = None) -> list[list[str]]:
@@ -140,7 +144,7 @@ def _as_text(columns: dict[str, np.ndarray], rows: np.ndarray, control: np.ndarr
         picked = values[rows]
         if _P_COLUMN.match(col):
             text = [f"{v:.4f}" for v in picked]
-        elif col in ("lead_score", "control"):
+        elif col in _INT_COLUMNS:
             text = [str(v) for v in picked]
         else:
             text = picked.tolist()
@@ -155,7 +159,7 @@ def _column_values(scores: pd.DataFrame, columns: list[str]) -> dict[str, np.nda
     for col in columns:
         if _P_COLUMN.match(col):
             out[col] = scores[col].to_numpy(dtype="float64")
-        elif col in ("lead_score", "control"):
+        elif col in _INT_COLUMNS:
             out[col] = scores[col].to_numpy(dtype="int64")
         else:
             out[col] = scores[col].astype("string").fillna("").to_numpy(dtype=object)
@@ -260,7 +264,7 @@ def write_score_files(
     """Write one scoring date's score files and manifest, replacing that date's folder whole.
 
     Args:
-        scores: output of ``score_leads`` (the score-file columns, optionally ``control``).
+        scores: output of ``score_leads`` (the score-file columns, optionally ``contact_this_week`` and ``control``).
         out_dir: the scores root (``Settings.scores_dir``); the files go to ``out_dir/<YYYYMMDD>/``.
         scored_on: the scoring date; must equal every row's ``scored_on``.
         chunk_rows: maximum data rows per file.
@@ -280,6 +284,8 @@ def write_score_files(
     if control.all():
         raise ScoreFileError(f"all {len(scores)} scored leads are control leads: nothing to score in Slate")
     has_control = bool(control.any())
+    if CONTACT_COLUMN in scores.columns:
+        columns = [*columns, CONTACT_COLUMN]
     if has_control:
         columns = [*columns, "control"]
     values = _column_values(scores, columns)

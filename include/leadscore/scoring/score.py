@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.scoring.errors import ScoreValidationError
+from leadscore.scoring.outreach import best_contact_list, contact_flags
 from leadscore.scoring.reasons import N_REASONS, top_reasons
 from leadscore.scoring.tiers import assign_tiers, lead_score_from_percentile
 from leadscore.settings import Settings
@@ -28,6 +29,22 @@ class ScoringModel(Protocol):
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame: ...
 
     def percentile(self, p: np.ndarray) -> np.ndarray: ...
+
+
+# Decimals of p_apply_<H>d in the score file. Drift of this week's file is measured against a reference on the same
+# grid: most open leads score below 0.001, where 4-decimal rounding moves whole deciles across unrounded cut points.
+P_DECIMALS = 4
+
+
+def published_probability(p: np.ndarray) -> np.ndarray:
+    """The probabilities as the score file publishes them (rounded to ``P_DECIMALS``).
+
+    Args:
+        p: probabilities in [0, 1].
+    Returns:
+        A float array of the same shape, rounded.
+    """
+    return np.round(np.asarray(p, dtype=float), P_DECIMALS)
 
 
 def probability_column(horizon_days: int) -> str:
@@ -103,10 +120,13 @@ def score_leads(
         features: selected feature rows (``person_guid`` plus the model's feature columns), one per lead.
         model_version: the registry version of the model, written into every row.
         scored_on: the scoring date (the data interval's end).
-        settings: uses ``horizon_days``, ``tier_cuts`` and ``control_share``.
+        settings: uses ``horizon_days``, ``tier_cuts``, ``control_share`` and, with ``contact_flag`` on,
+            ``counselor_capacity``, ``application_value`` and ``contact_cost``.
     Returns:
         One row per lead, in input order, with the score-file columns (``score_file_columns``) and ``control``
-        (0/1). ``p_apply_<H>d`` is rounded to 4 decimals; tiers are ranked on the unrounded probabilities.
+        (0/1), plus ``contact_this_week`` (0/1: the week's best contact list among non-control leads,
+        ``scoring.outreach``) when ``settings.contact_flag`` is on. ``p_apply_<H>d`` is rounded to 4 decimals; tiers
+        and the contact list are ranked on the unrounded probabilities.
     Raises:
         ModelSignatureError: from ``model.check_features`` when the features do not match the model.
         ScoreValidationError: the model's horizon differs from ``settings.horizon_days``, GUIDs repeat, or a
@@ -141,11 +161,17 @@ def score_leads(
         "person_guid": pd.array(guid_values, dtype="string"),
         "lead_score": lead_score_from_percentile(percentile),
         "lead_tier": pd.array(assign_tiers(p, guid_values, settings.tier_cuts), dtype="string"),
-        probability_column(settings.horizon_days): np.round(p, 4),
+        probability_column(settings.horizon_days): published_probability(p),
     }
     for col, values in zip(REASON_COLUMNS, reasons, strict=True):
         data[col] = pd.array(values, dtype="string")
     data["model_version"] = pd.array(np.full(n, str(model_version), dtype=object), dtype="string")
     data["scored_on"] = pd.array(np.full(n, scored_on.isoformat(), dtype=object), dtype="string")
     data["control"] = control_flags(guids, scored_on, settings.control_share)
+    if settings.contact_flag:
+        eligible = data["control"] == 0
+        plan = best_contact_list(
+            p[eligible], settings.counselor_capacity, settings.application_value, settings.contact_cost
+        )
+        data["contact_this_week"] = contact_flags(p, guid_values, eligible, plan)
     return pd.DataFrame(data)

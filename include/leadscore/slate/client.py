@@ -4,7 +4,14 @@ Wire (one page)::
 
     GET {base}/manage/query/run?id=<GUID>&cmd=service&output=json&h=<hash>
         &since=YYYY-MM-DDTHH:MM:SS&until=YYYY-MM-DDTHH:MM:SS&after=<last key>&limit=N      (HTTP Basic auth)
-    -> 200 application/json {"row": [{"col": "value", ...}, ...]}   (every value a string, NULL columns omitted)
+    -> 200 application/json {"row": [{"col": "value", ...}, ...]}   (values strings, NULL columns omitted)
+
+``since``/``until`` are the instance's wall time (``LEADSCORE_SLATE_TIMEZONE``) of each UTC bound. Values as real
+instances send them are accepted at this boundary: a JSON number is kept as its exact text (``12``, ``1.50``), a
+boolean becomes ``"true"``/``"false"``, a ``null`` (Slate's "Include NULL Values") is an omitted column. A JSON object
+or array in one of the query's columns is a query built differently from the contract (a subquery exported as JSON):
+the answer is refused with an error naming the column, since every row of such a column would be unusable; in an
+unexpected extra column (dropped anyway) it is kept as its JSON text.
 
 Rows are ordered by the query's key (``SlateApiConfig.key_order``: SQL Server's ``uniqueidentifier`` order by default,
 see ``slate.keyorder``); ``after`` is the last key of the previous page, and the nil GUID on page 1 (it sorts before
@@ -43,6 +50,7 @@ from leadscore.slate.errors import (
 )
 from leadscore.slate.keyorder import KEY_ORDERS, NIL_GUID, order_key_function
 from leadscore.slate.queries import MAX_PAGE_ROWS, QUERIES, QuerySpec
+from leadscore.slate.wall_time import UTC_NAME, wall_time
 
 log = logging.getLogger(__name__)
 
@@ -96,20 +104,21 @@ class FetchResult:
     seconds: float
 
 
-def format_wire_datetime(value: datetime | pd.Timestamp | str | None) -> str | None:
-    """Format a window bound as Slate's ``datetime`` parameter ``YYYY-MM-DDTHH:MM:SS``.
+def format_wire_datetime(value: datetime | pd.Timestamp | str | None, timezone: str = UTC_NAME) -> str | None:
+    """Format a window bound as Slate's ``datetime`` parameter ``YYYY-MM-DDTHH:MM:SS`` in the instance's wall time.
 
     Args:
-        value: a naive datetime (taken as UTC), an aware one (converted to UTC), a string parseable by pandas, or None.
+        value: a naive datetime (taken as UTC), an aware one, a string parseable by pandas, or None.
+        timezone: the instance's IANA zone (``Settings.slate_timezone``); the bound is sent as its wall time, which
+            is what Slate compares its naive stamps against.
     Returns:
         The formatted string, or None for None.
+    Raises:
+        TimeZoneError: unknown zone name.
     """
     if value is None:
         return None
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(UTC).tz_localize(None)
-    return ts.strftime(WIRE_DATETIME)
+    return wall_time(value, timezone).strftime(WIRE_DATETIME)
 
 
 def _retry_after_seconds(header: str | None) -> float | None:
@@ -213,14 +222,16 @@ class SlateClient:
         since: datetime | pd.Timestamp | str | None,
         until: datetime | pd.Timestamp | str | None,
         page_size: int = MAX_PAGE_ROWS,
+        timezone: str = UTC_NAME,
     ) -> Iterator[Page]:
         """Yield the validated pages of ``query`` over ``[since, until)`` until the last page.
 
         Args:
             query: the QuerySpec (or its name) to run.
-            since: inclusive lower bound of the window; None asks for the whole history the query allows.
-            until: exclusive upper bound; None leaves it to the query.
+            since: inclusive lower bound of the window (naive = UTC); None asks for the whole history.
+            until: exclusive upper bound (naive = UTC); None leaves it to the query.
             page_size: rows per page (``limit``), 1..MAX_PAGE_ROWS.
+            timezone: the instance's IANA zone: since/until are sent as its wall time.
         Yields:
             Page objects in key order.
         Raises:
@@ -236,7 +247,7 @@ class SlateClient:
         auth = self.config.query_auth(spec.name)
         base_params: dict[str, Any] = {"id": auth.id, "cmd": "service", "output": "json", "h": auth.h}
         for name, value in (("since", since), ("until", until)):
-            formatted = format_wire_datetime(value)
+            formatted = format_wire_datetime(value, timezone)
             if formatted is not None:
                 base_params[name] = formatted
         base_params["limit"] = int(page_size)
@@ -279,6 +290,7 @@ class SlateClient:
         since: datetime | pd.Timestamp | str | None,
         until: datetime | pd.Timestamp | str | None,
         page_size: int = MAX_PAGE_ROWS,
+        timezone: str = UTC_NAME,
     ) -> FetchResult:
         """Fetch every page of ``query`` over ``[since, until)`` into one frame of strings; all or nothing.
 
@@ -293,7 +305,7 @@ class SlateClient:
         frames: list[pd.DataFrame] = []
         extras: list[str] = []
         pages = rows = retries = 0
-        for page in self.fetch_pages(spec, since, until, page_size):
+        for page in self.fetch_pages(spec, since, until, page_size, timezone):
             pages += 1
             rows += len(page.rows)
             retries += page.retries
@@ -456,7 +468,8 @@ class SlateClient:
                 f"Content-Type {mime or '(none)'!r} is not JSON", query=spec.name, page=number, status=200
             )
         try:
-            return json.loads(body)
+            # Numbers keep their exact wire text: "1.50" stays "1.50" (not 1.5), a 20-digit number is not rounded.
+            return json.loads(body, parse_int=str, parse_float=str, parse_constant=str)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
             raise _BadBody(
@@ -486,18 +499,32 @@ class SlateClient:
             )
         value_types = {type(v) for row in rows for v in row.values()}
         if value_types - {str}:
-            for i, row in enumerate(rows):
-                bad = {k: type(v).__name__ for k, v in row.items() if v is not None and not isinstance(v, str)}
-                if bad:
-                    raise SlateResponseError(
-                        f"row {i} has non-string values {bad}; Slate sends every value as a string",
-                        query=spec.name,
-                        page=number,
-                    )
-            # Only JSON nulls remain: NULL, which Slate otherwise expresses by omitting the column.
-            rows = [{k: v for k, v in row.items() if v is not None} for row in rows]
+            # Numbers already arrive as their wire text (see _decode); booleans, nulls and nested values remain.
+            rows = [self._string_row(spec, number, i, row) for i, row in enumerate(rows)]
         columns = tuple(dict.fromkeys(itertools.chain.from_iterable(rows)))
         return rows, columns
+
+    def _string_row(self, spec: QuerySpec, number: int, i: int, row: dict[str, Any]) -> dict[str, str]:
+        """One row with every value a string: booleans as "true"/"false", nulls omitted (NULL)."""
+        out: dict[str, str] = {}
+        for k, v in row.items():
+            if v is None:
+                continue
+            if isinstance(v, str):
+                out[k] = v
+            elif isinstance(v, bool):
+                out[k] = "true" if v else "false"
+            elif k in spec.column_names:
+                raise SlateResponseError(
+                    f"row {i} column {k!r} holds a JSON {type(v).__name__} ({self._redact(json.dumps(v))[:80]}); "
+                    f"the query must export {k!r} as a plain value, not a subquery formatted as JSON or XML "
+                    "(check the column's export in the Slate query)",
+                    query=spec.name,
+                    page=number,
+                )
+            else:  # an unexpected extra column: dropped by validation, which counts its non-NULL values
+                out[k] = json.dumps(v, ensure_ascii=False)
+        return out
 
     def _check_required(
         self, spec: QuerySpec, number: int, rows: list[dict[str, str]], columns: tuple[str, ...]

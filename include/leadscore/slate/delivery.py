@@ -3,8 +3,9 @@
 Protocol per chunk (BRIEF §6): remove a stale ``<name>.part``, upload as ``<name>.part`` (Slate's mask
 ``lead_scores_*.csv`` cannot match it), check its remote size, rename to ``<name>`` (``posix-rename@openssh.com``,
 which replaces an existing file atomically; on servers without it: remove the old file, then rename), check the size
-again, and record the chunk in the local ledger. A failed chunk is retried ``Settings.delivery_retries`` times in all,
-with exponential backoff and a fresh connection each time. All chunks share one managed connection otherwise.
+again, and record the chunk in the ledger (local files, or the shared database of ``LEADSCORE_LEDGER_CONN_ID``). A
+failed chunk is retried ``Settings.delivery_retries`` times in all, with exponential backoff and a fresh connection
+each time. All chunks share one managed connection otherwise.
 
 What counts as delivered: the ledger, not the remote folder, because Slate moves picked-up files to
 ``/incoming/processed/`` and deletes them after 30 days. A re-run of a week sends only chunks whose name and SHA-256
@@ -29,7 +30,7 @@ from typing import Any
 
 from leadscore.scoring.files import Manifest, ScoreFile, date_key, parse_chunk_name
 from leadscore.settings import Settings
-from leadscore.slate.ledger import DeliveryLedger, LedgerEntry
+from leadscore.slate.ledger import DeliveryLedger, Ledger, LedgerEntry
 
 _LOG = logging.getLogger(__name__)
 CONN_ID = "slate_sftp"
@@ -91,9 +92,17 @@ class DeliveryReport:
     removed: tuple[str, ...] = field(default_factory=tuple)
 
 
-def ledger_for(settings: Settings) -> DeliveryLedger:
-    """The delivery ledger under ``<home>/ledger``."""
-    return DeliveryLedger(settings.home_abs / "ledger")
+def ledger_for(settings: Settings) -> Ledger:
+    """The delivery ledger: files under ``<home>/ledger``, or the shared database of ``settings.ledger_conn_id``.
+
+    Raises:
+        LedgerConfigError: the configured connection is missing or not PostgreSQL.
+    """
+    if not settings.ledger_conn_id:
+        return DeliveryLedger(settings.home_abs / "ledger")
+    from leadscore.slate.ledger_db import DatabaseLedger, ledger_url_from_airflow
+
+    return DatabaseLedger(ledger_url_from_airflow(settings.ledger_conn_id), name=settings.ledger_conn_id)
 
 
 def verify_local_files(manifest: Manifest) -> None:
@@ -316,7 +325,7 @@ def deliver(
 
     Args:
         manifest: the manifest of the files to deliver (``write_score_files``).
-        settings: uses ``remote_dir``, ``delivery_retries`` and ``home`` (the ledger).
+        settings: uses ``remote_dir``, ``delivery_retries``, ``home`` and ``ledger_conn_id`` (the ledger).
         conn_id: the Airflow connection of Slate's SFTP.
         dry_run: report what would be sent without connecting or uploading.
         backoff_seconds: the first retry waits this long, each later one twice as long (capped at 60 s).
@@ -331,6 +340,7 @@ def deliver(
         ChunkDeliveryError: a chunk failed ``settings.delivery_retries`` times; chunks delivered before it stay
             recorded, so a re-run sends only the rest.
         LedgerLockTimeout: another delivery of the same date kept the lock past ``lock_timeout``.
+        LedgerConfigError, LedgerUnavailableError: the shared ledger's connection is unusable or its database down.
     """
     verify_local_files(manifest)
     ledger = ledger_for(settings)

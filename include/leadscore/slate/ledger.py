@@ -5,7 +5,8 @@ Slate moves a picked-up file to ``/incoming/processed/`` and may delete it after
 tell what was delivered; the ledger can. A chunk counts as delivered when the ledger's latest line for its name carries
 the same SHA-256.
 
-A per-date lock file (``fcntl.flock``) makes two runs of the same week wait for each other instead of both delivering.
+A per-date lock file (``fcntl.flock``) makes two runs of the same week on one host wait for each other instead of both
+delivering. Workers on several hosts share :mod:`leadscore.slate.ledger_db` instead (``LEADSCORE_LEDGER_CONN_ID``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 LEDGER_NAME = "deliveries.jsonl"
 
@@ -49,6 +51,20 @@ class LedgerEntry:
     remote_path: str
     delivered_at: str
     attempt: int
+
+
+class Ledger(Protocol):
+    """What delivery needs of a ledger: this module's files, or the shared database (``ledger_db``)."""
+
+    def entries(self, scored_on: str | None = None) -> list[LedgerEntry]: ...
+
+    def latest(self) -> dict[str, LedgerEntry]: ...
+
+    def already_delivered(self, file: str, sha256: str) -> bool: ...
+
+    def record(self, entry: LedgerEntry) -> None: ...
+
+    def lock(self, scored_on: str, timeout: float = 300.0, poll: float = 0.2) -> AbstractContextManager[None]: ...
 
 
 class DeliveryLedger:

@@ -38,12 +38,15 @@ def champion_ready(settings: Settings) -> bool:
 
 
 def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
-    """Score the recent open leads as of the interval end with the champion and write the chunked score files.
+    """Score the recent open leads as of the interval end with the champion of that week and write the chunked score
+    files. The champion is the version that held ``@champion`` for the week (``model.champions``), so a re-run or a
+    backfill of a week writes the file the week had.
 
     Returns:
         A summary: scored_on, model_version, scored count, tiers, the manifest path, files.
     Raises:
-        NoChampionError: no model has the `champion` alias (run lead_training first).
+        NoChampionError: no model has the `champion` alias (run lead_training first); its subclass
+            NoChampionForWeekError when the week ended before the first champion took effect.
         ModelSignatureError: the champion expects other features than the data layer produces.
         ScoreValidationError / DeliverySafetyError: probabilities out of range, too few leads, too many tier changes.
     """
@@ -51,15 +54,14 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
 
     from leadscore.data.features import features_as_of
     from leadscore.data.store import ExtractStore
-    from leadscore.model.registry import load_champion
+    from leadscore.model.registry import champion_for_week
     from leadscore.scoring.files import previous_manifest, read_scores, write_score_files
     from leadscore.scoring.safety import check_delivery_safety
     from leadscore.scoring.score import score_leads
     from leadscore.scoring.select import select_leads
 
-    champion = load_champion(
-        settings
-    )  # fails before any data is touched: never deliver from a model that failed to load
+    # fails before any data is touched: never deliver from a model that failed to load
+    champion = champion_for_week(settings, interval.end)
     store = ExtractStore(settings.extracts_dir)
     leads = store.read_all("leads")
     interactions = store.read_all("interactions", sort=False)  # row order is irrelevant to features

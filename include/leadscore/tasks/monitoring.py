@@ -22,14 +22,14 @@ def run_weekly_monitoring(settings: Settings, interval: Interval, delivered: dic
     """
     import pandas as pd
 
-    from leadscore.model.registry import load_champion
+    from leadscore.model.registry import champion_for_week
     from leadscore.monitoring import monitor_week
     from leadscore.monitoring.gates import check_gates, load_thresholds
     from leadscore.tasks.inference import features_path
 
     path = features_path(settings, interval)
     features = pd.read_parquet(path) if path.exists() else None
-    champion = load_champion(settings)
+    champion = champion_for_week(settings, interval.end)  # the version that scored this week
     reference = getattr(champion.model, "reference_profile", None)
     result = monitor_week(settings, interval.end_date, features, reference)
     summary = {

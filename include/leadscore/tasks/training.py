@@ -182,6 +182,7 @@ def _attach_reference_profile(result: Any, ts: TrainingSet, settings: Settings) 
 
     from leadscore.data.tables import FEATURE_COLUMNS
     from leadscore.monitoring.drift import reference_profile
+    from leadscore.scoring.score import published_probability
 
     pool = scoring_pool(settings, ts.as_of)
     if len(pool) < 100:  # a very young history: fall back to the training block, and say so
@@ -193,7 +194,10 @@ def _attach_reference_profile(result: Any, ts: TrainingSet, settings: Settings) 
     scores = result.model.predict_proba(features)
     sample = scores if len(scores) <= 10_000 else np.random.default_rng(0).choice(scores, 10_000, replace=False)
     result.model.reference_scores = np.sort(sample)
-    result.model.reference_profile = reference_profile(features, scores, hazard_ratios=result.hazard_ratios)
+    # Profiled on the file's grid: the weekly score drift compares against the published (rounded) probabilities.
+    result.model.reference_profile = reference_profile(
+        features, published_probability(scores), hazard_ratios=result.hazard_ratios
+    )
 
 
 def _log_insight_report(settings: Settings, result: Any, ts: TrainingSet, run: Any) -> None:
