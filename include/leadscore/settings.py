@@ -88,6 +88,36 @@ class Settings:
     survival_preference: float = field(
         default=0.002, metadata={"doc": "Prefer the Cox model when its log loss is within this of the best candidate"}
     )
+    min_training_leads: int = field(
+        default=1_000,
+        metadata={
+            "doc": "Refuse to train on fewer leads in the training window (Salesforce Einstein asks for 1,000 leads)"
+        },
+    )
+    min_training_applications: int = field(
+        default=120,
+        metadata={
+            "doc": "Refuse to train on fewer leads with an application (Salesforce Einstein asks for 120 conversions)"
+        },
+    )
+    min_history_months: int = field(
+        default=6,
+        metadata={
+            "doc": "Refuse to train on fewer months of lead history (a training block, an H-day gap and a holdout)"
+        },
+    )
+    gate_calibration_slope: tuple[float, ...] = field(
+        default=(0.8, 1.25),
+        metadata={"doc": "Promote only when the holdout calibration slope lies within these bounds (1 is ideal)"},
+    )
+    gate_calibration_intercept: float = field(
+        default=0.25,
+        metadata={"doc": "Promote only when the holdout calibration intercept (log-odds, 0 is ideal) is within ±this"},
+    )
+    recalibration_min_gain: float = field(
+        default=0.0005,
+        metadata={"doc": "Recalibrate a candidate (Platt or isotonic) only when it lowers holdout log loss this much"},
+    )
     control_share: float = field(
         default=0.0, metadata={"doc": "Seeded random share of scored leads flagged as control (treated as unscored)"}
     )
@@ -275,6 +305,15 @@ def _check(s: Settings) -> None:
         or not 0 < s.tier_cuts[0] < s.tier_cuts[-1] < 1
     ):
         raise SettingsError(f"LEADSCORE_TIER_CUTS must be three increasing shares in (0, 1), got {s.tier_cuts}")
+    if min(s.min_training_leads, s.min_training_applications, s.min_history_months) < 0:
+        raise SettingsError("LEADSCORE_MIN_TRAINING_LEADS, _APPLICATIONS and LEADSCORE_MIN_HISTORY_MONTHS must be >= 0")
+    lo_hi = s.gate_calibration_slope
+    if len(lo_hi) != 2 or not 0 < lo_hi[0] < 1 < lo_hi[1]:
+        raise SettingsError(f"LEADSCORE_GATE_CALIBRATION_SLOPE must be two bounds lo < 1 < hi (lo > 0), got {lo_hi}")
+    if s.gate_calibration_intercept <= 0:
+        raise SettingsError(
+            f"LEADSCORE_GATE_CALIBRATION_INTERCEPT must be positive, got {s.gate_calibration_intercept}"
+        )
     if not 0 <= s.control_share < 1:
         raise SettingsError(f"LEADSCORE_CONTROL_SHARE must be in [0, 1), got {s.control_share}")
     if s.counselor_capacity < 0 or s.contact_cost < 0 or not s.application_value > 0:

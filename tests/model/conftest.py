@@ -8,7 +8,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from leadscore.settings import Settings
-from tests.model.synthetic import SyntheticTrainingSet, make_training_set
+from tests.model.synthetic import SyntheticTrainingSet, make_thin_history, make_training_set
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,3 +34,12 @@ def trained(training_set, tmp_path_factory):
 def mlflow_settings(tmp_path_factory) -> Settings:
     home: Path = tmp_path_factory.mktemp("mlhome")
     return Settings(home=home, mlflow_tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="session")
+def thin_trained(tmp_path_factory):
+    """A thin history (12 months, no application in the first 5, 60 in all) trained with lowered minimums."""
+    from leadscore.model.train import train_and_evaluate
+
+    ts = make_thin_history(n_leads=1500, seed=1, months=12, quiet_months=5, applications=60)
+    return ts, train_and_evaluate(ts, Settings(min_training_applications=40), out_dir=tmp_path_factory.mktemp("thin"))

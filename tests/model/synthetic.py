@@ -113,6 +113,13 @@ def make_training_set(
         duration = np.where(event, t_rel, follow)
         label = np.where(t_rel <= horizon_days, 1.0, np.where(follow >= horizon_days, 0.0, np.nan))
         f = f.assign(duration=np.maximum(duration, 0.0), event=event, label=label, observed_h=~np.isnan(label))
+        full_follow = (as_of - start).days - asof_day  # censored at as_of: what the refit on all rows sees
+        full_event = t_rel <= full_follow
+        f = f.assign(
+            full_duration=np.maximum(np.where(full_event, t_rel, full_follow), 0.0),
+            full_event=full_event,
+            full_label=np.where(t_rel <= horizon_days, 1.0, np.where(full_follow >= horizon_days, 0.0, np.nan)),
+        )
         rows.append(f[(follow > 0)])
     data = pd.concat(rows, ignore_index=True)
     # The feature contract: numeric features are floats, flags 0/1 integers.
@@ -122,7 +129,7 @@ def make_training_set(
     train_mask = asof_day < split_day - horizon_days
     holdout_mask = asof_day >= split_day
     cols = ["person_guid", "landmark_day", "as_of", "origin_date", *FEATURE_COLUMNS]
-    cols += ["duration", "event", "label", "observed_h", "true_p"]
+    cols += ["duration", "event", "label", "observed_h", "full_duration", "full_event", "full_label", "true_p"]
     return SyntheticTrainingSet(
         rows=data[cols],
         train_mask=train_mask,
@@ -132,3 +139,78 @@ def make_training_set(
         horizon_days=horizon_days,
         info={"n_leads": n_leads, "seed": seed, "synthetic": True},
     )
+
+
+def make_thin_history(
+    n_leads: int = 1500,
+    seed: int = 0,
+    months: int = 12,
+    quiet_months: int = 5,
+    applications: int = 60,
+    horizon_days: int = 30,
+) -> TrainingSet:
+    """A thin real-looking history through the real landmark and split code: ``months`` of leads, no application in
+    the first ``quiet_months`` (a CRM migration or a new funnel), about ``applications`` applications in all.
+
+    Cleaned ``leads`` and ``interactions`` tables are built by hand (engaged leads open more e-mail and ping the apply
+    page, and apply more often), then ``build_landmarks`` and ``time_split`` make the TrainingSet, as training does.
+    """
+    from leadscore.model.training_set import DEFAULT_LANDMARK_DAYS, build_landmarks, time_split
+
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2025-01-01")
+    as_of = start + pd.DateOffset(months=months)
+    quiet_end = start + pd.DateOffset(months=quiet_months)
+    span_s = (as_of - start).total_seconds()
+    origin = (start + pd.to_timedelta(np.round(rng.uniform(0, span_s - 86_400, n_leads)), unit="s")).as_unit("us")
+    u = rng.normal(0, 1, n_leads)
+    source = rng.choice(list(SOURCES), size=n_leads)
+    college = rng.choice(np.array([*COLLEGES, None], dtype=object), size=n_leads)
+    # Applications: weight by interest, only after the quiet months, within 120 days of the origin.
+    delay = pd.to_timedelta(np.round(rng.exponential(25.0 * 86_400, n_leads)), unit="s")
+    app_time = pd.Series(origin + delay).astype("datetime64[us]")
+    eligible = ((app_time >= quiet_end) & (app_time < as_of - pd.Timedelta(days=1))).to_numpy()
+    # A new funnel ramps up: the application rate grows with the months since the first application.
+    ramp = np.clip((app_time - quiet_end).dt.days.to_numpy(dtype=float), 0.0, None)
+    weight = np.exp(1.2 * u) * eligible * ramp
+    chosen = rng.choice(n_leads, size=min(applications, int(eligible.sum())), replace=False, p=weight / weight.sum())
+    app = pd.Series(pd.NaT, index=range(n_leads), dtype="datetime64[us]")
+    app.iloc[chosen] = app_time.iloc[chosen].to_numpy()
+    guids = pd.Series([f"{i:08x}-0000-4000-8000-000000000000" for i in range(n_leads)], dtype="string")
+    leads = pd.DataFrame(
+        {
+            "person_guid": guids,
+            "ref": pd.array(np.arange(n_leads), dtype="Int64"),
+            "origin_date": pd.Series(origin, dtype="datetime64[us]"),
+            "source": pd.array(source, dtype="string"),
+            "college": pd.array(college, dtype="string"),
+            "application_created": app,
+            "is_test": np.zeros(n_leads, dtype=bool),
+            "updated": pd.Series(origin, dtype="datetime64[us]"),
+        }
+    )
+    rows = []
+    n_events = rng.poisson(np.exp(0.5 * u) * 4)
+    for i in np.flatnonzero(n_events):
+        end = app.iloc[i] if pd.notna(app.iloc[i]) else as_of
+        gap = (end - origin[i]).total_seconds()
+        if gap <= 0:
+            continue
+        for when in sorted(rng.uniform(0, gap, n_events[i])):
+            kind = rng.choice(["email_sent", "email_open", "ping"], p=[0.5, 0.3, 0.2])
+            rows.append(
+                (
+                    guids[i],
+                    kind,
+                    "/apply/start" if kind == "ping" else "Newsletter",
+                    origin[i] + pd.Timedelta(seconds=when),
+                )
+            )
+    interactions = pd.DataFrame(rows, columns=["person_guid", "kind", "detail", "occurred"])
+    interactions.insert(0, "interaction_guid", [f"i{k:09d}" for k in range(len(interactions))])
+    interactions = interactions.astype(
+        {"interaction_guid": "string", "person_guid": "string", "kind": "string", "detail": "string"}
+    )
+    interactions["occurred"] = interactions["occurred"].astype("datetime64[us]")
+    landmarks = build_landmarks(leads, interactions, as_of, DEFAULT_LANDMARK_DAYS, 3 * 365, horizon_days)
+    return time_split(landmarks, as_of, horizon_days)

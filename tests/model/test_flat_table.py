@@ -37,7 +37,8 @@ def test_fit_with_time_split_and_score_round_trip(tmp_path):
     src = tmp_path / "export.csv"
     data.to_csv(src, index=False)
     summary = fit_table(src, "applied", "guid", "created", ["leak"], tmp_path / "model")
-    assert summary["chosen"] in {"logistic", "hgb"} and "time split" in summary["validation"]
+    assert summary["chosen"] in {"logistic", "hgb", "lgbm"} and "time split" in summary["validation"]
+    assert summary["candidates"]["lgbm"]["auc"] > 0.7
     assert summary["candidates"]["logistic"]["auc"] > 0.7
     assert "guid" not in summary["numeric_columns"] + summary["text_columns"]
     assert "leak" not in summary["text_columns"] and "zip_as_text" in summary["numeric_columns"]

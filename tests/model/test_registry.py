@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from leadscore.data.tables import FEATURE_COLUMNS
@@ -100,17 +101,67 @@ def test_model_layer_against_mlflow(trained, mlflow_settings):
 
 def test_gate_rules_without_mlflow(mlflow_settings):
     s = mlflow_settings.replace(gate_tolerance=0.005, gate_min_auc=0.7)
-    assert registry.evaluate_gate({"auc": 0.8, "log_loss": 0.2}, None, s).passed
-    assert not registry.evaluate_gate({"auc": 0.65, "log_loss": 0.2}, None, s).passed
-    assert registry.evaluate_gate({"auc": 0.8, "log_loss": 0.204}, {"auc": 0.8, "log_loss": 0.2}, s).passed
-    failed = registry.evaluate_gate({"auc": 0.8, "log_loss": 0.206}, {"auc": 0.8, "log_loss": 0.2}, s)
+    ok = {"calibration_slope": 1.02, "calibration_intercept": -0.05}
+    assert registry.evaluate_gate({"auc": 0.8, "log_loss": 0.2, **ok}, None, s).passed
+    assert not registry.evaluate_gate({"auc": 0.65, "log_loss": 0.2, **ok}, None, s).passed
+    assert registry.evaluate_gate({"auc": 0.8, "log_loss": 0.204, **ok}, {"auc": 0.8, "log_loss": 0.2}, s).passed
+    failed = registry.evaluate_gate({"auc": 0.8, "log_loss": 0.206, **ok}, {"auc": 0.8, "log_loss": 0.2}, s)
     assert not failed.passed and "tolerance 0.005" in "; ".join(failed.reasons)
-    assert not registry.evaluate_gate({"auc": float("nan"), "log_loss": 0.1}, None, s).passed
+    assert not registry.evaluate_gate({"auc": float("nan"), "log_loss": 0.1, **ok}, None, s).passed
+
+
+@pytest.mark.parametrize(
+    ("slope", "intercept", "passed"),
+    [(1.0, 0.0, True), (0.79, 0.0, False), (1.3, 0.0, False), (1.0, 0.3, False), (1.0, -0.3, False), (0.85, 0.2, True)],
+)
+def test_a_badly_calibrated_version_is_not_promoted(mlflow_settings, slope, intercept, passed):
+    metrics = {"auc": 0.85, "log_loss": 0.1, "calibration_slope": slope, "calibration_intercept": intercept}
+    decision = registry.evaluate_gate(metrics, None, mlflow_settings)
+    assert decision.passed is passed
+    assert passed or "badly calibrated" in "; ".join(decision.reasons)
+    tolerant = mlflow_settings.replace(gate_calibration_slope=(0.5, 2.0), gate_calibration_intercept=1.0)
+    assert registry.evaluate_gate(metrics, None, tolerant).passed  # the bounds are settings
 
 
 def test_model_card_mentions_ceiling_and_limitations(trained, mlflow_settings):
     card = registry.model_card(trained, mlflow_settings, {"data_interval": "x", "api_token": "secret"})
     assert "ceiling" in card and "## Limitations" in card and "secret" not in card
+
+
+def test_skipped_candidates_and_the_refit_window_reach_mlflow_and_the_training_report(thin_trained, tmp_path):
+    from leadscore.model.train import candidate_table
+    from leadscore.monitoring.insight import training_insight_report
+    from leadscore.settings import Settings
+
+    ts, result = thin_trained
+    home = tmp_path / "home"
+    s = Settings(home=home, mlflow_tracking_uri=f"sqlite:///{home / 'mlflow.db'}", min_training_applications=40)
+    run = registry.log_training_run(result, s, {})
+    logged = registry._client(s).get_run(run.run_id).data
+    assert logged.params["candidates_skipped"] == "cox,logistic,lgbm" and logged.params["candidates_fitted"] == "hgb"
+    assert logged.tags["skipped.logistic"] == result.skipped["logistic"]
+    assert "inner time split" in logged.tags["skipped.cox"]
+    assert logged.params["refit.label_end"] == str(ts.as_of - pd.Timedelta(days=30))
+    assert logged.params["data_check.applications"] == "60"
+    # The registered (served) model is the refit: fitted on rows up to as_of - H, and it says so.
+    import mlflow.pyfunc
+
+    served = mlflow.pyfunc.load_model(run.model_uri).unwrap_python_model().lead_model
+    assert pd.Timestamp(served.trained_on["window_end"]) < ts.as_of - pd.Timedelta(days=30)
+    assert pd.Timestamp(served.trained_on["window_end"]) > ts.split_time
+    card = registry.model_card(result, s, {})
+    assert "skipped **cox**" in card and "refitted with its chosen hyper-parameters" in card
+
+    page = training_insight_report(
+        s,
+        ts.rows[ts.train_mask | ts.holdout_mask],
+        result.hazard_ratios,
+        result.model,
+        tmp_path / "t.html",
+        candidates=candidate_table(result),
+    ).read_text()
+    assert "Candidates" in page and "skipped: fit on the training block" in page
+    assert "3 candidate(s) could not be fitted" in page
 
 
 def test_champion_command_moves_the_alias_and_shows_the_history(trained, mlflow_settings, monkeypatch, capsys):

@@ -142,12 +142,18 @@ def test_time_split_has_the_gap_and_training_sees_nothing_after_its_censor_time(
     inter_before = inter[inter["occurred"] < split]
     rebuilt = build_landmarks(before, inter_before, split, horizon_days=H)
     rebuilt = rebuilt[rebuilt["as_of"] < split - H * DAY].reset_index(drop=True)
-    pd.testing.assert_frame_equal(ts.train, rebuilt)
+    full = [c for c in ts.train.columns if c.startswith("full_")]  # outcomes at as_of, kept for the refit
+    assert full == ["full_duration", "full_event", "full_label"]
+    pd.testing.assert_frame_equal(ts.train.drop(columns=full), rebuilt)
     # and the re-censoring changed something (an application between split_time and as_of became censored)
     original = rows.reset_index(drop=True).loc[ts.train_mask]
     assert (original["event"].to_numpy() != ts.train["event"].to_numpy()).any()
     # holdout rows keep the values censored at as_of
-    pd.testing.assert_frame_equal(ts.holdout, rows.reset_index(drop=True).loc[ts.holdout_mask].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        ts.holdout.drop(columns=full), rows.reset_index(drop=True).loc[ts.holdout_mask].reset_index(drop=True)
+    )
+    # the full outcomes of training rows are the ones censored at as_of, before the re-censoring
+    np.testing.assert_array_equal(ts.train["full_event"].to_numpy(), original["event"].to_numpy())
 
 
 def test_default_holdout_and_errors():

@@ -61,6 +61,9 @@ def pipeline(sandbox_session: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         training_window_days=365,
         min_scored_leads=50,
         delivery_retries=2,
+        # a deliberately small sandbox (one year of 3,000 leads): below the production minimums of data
+        min_training_leads=500,
+        min_training_applications=40,
     )
     captured: dict[str, Any] = {}
     real_train = train_module.train_and_evaluate

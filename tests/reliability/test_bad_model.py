@@ -132,3 +132,22 @@ def test_probabilities_outside_0_1_are_refused(bad: float) -> None:
     p[17] = bad
     with pytest.raises(ScoreValidationError, match="1 of 200 probabilities that are NaN or outside"):
         score_leads(DummyModel(p_override=p), features, "7", date(2026, 11, 23), Settings())
+
+
+def test_real_champion_with_tampered_numbers_stops_the_run_with_no_files(
+    pipeline: Any, scoring_home: Settings, sandbox: Any, tmp_path: Path
+) -> None:
+    from tests.model.test_lead_model import corrupted
+
+    champion = registry.load_champion(pipeline.settings)
+    how = {
+        "cox": "negative_baseline",
+        "logistic": "nan_coefficient",
+        "hgb": "nan_baseline_prediction",
+        "lgbm": "nan_leaves",
+    }
+    broken = corrupted(champion.model, how[champion.model.kind])
+    registry.promote(register(pipeline.settings, broken, tmp_path), pipeline.settings, effective=WEEKS[-1].end)
+    with pytest.raises(ScoreValidationError, match=f"the {champion.model.kind} model returned .* NaN or outside"):
+        inference.score_week(scoring_home, WEEKS[-1])
+    assert_nothing_written_or_delivered(scoring_home, sandbox)

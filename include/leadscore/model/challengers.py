@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_COLUMNS, FEATURE_FLAGS, FEATURE_NUMERIC
 from leadscore.model.cox import inner_time_split
+from leadscore.model.fit_errors import CandidateFitError, require_both_classes
 from leadscore.model.preprocess import Preprocessor, linear_contributions, numeric_matrix
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,20 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 def _labelled(label: np.ndarray) -> np.ndarray:
     label = np.asarray(label, dtype=float)
-    mask = ~np.isnan(label)
-    if mask.sum() == 0 or np.unique(label[mask]).size < 2:
-        raise ValueError(
-            f"challengers need both outcomes among labelled rows; got {int(mask.sum())} labelled rows "
-            f"with classes {np.unique(label[mask]).tolist()}"
-        )
-    return mask
+    require_both_classes(label, "the training rows")
+    return ~np.isnan(label)
+
+
+def time_slices(as_of: pd.Series, horizon_days: int, valid_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """``inner_time_split`` as a candidate's error: the latest ``valid_share`` of dates validate, after an H-day gap.
+
+    Raises:
+        CandidateFitError: a part is empty.
+    """
+    try:
+        return inner_time_split(as_of, horizon_days, valid_share)
+    except ValueError as exc:
+        raise CandidateFitError(str(exc)) from exc
 
 
 @dataclass
@@ -70,14 +78,16 @@ def fit_logistic(
     """Fit L2 logistic regression on labelled rows, C chosen by log loss on the inner time split.
 
     Raises:
-        ValueError: fewer than two classes among labelled rows, or an empty inner split.
+        CandidateFitError: fewer than two classes among labelled rows or in the inner split's fitting part, or an
+            empty inner split. scikit-learn's own errors pass through (training skips the candidate).
     """
     started = time.perf_counter()
     mask = _labelled(label)
     x, y, t = features[mask], np.asarray(label, dtype=float)[mask], pd.Series(as_of)[mask]
     results: list[dict] = []
     if len(grid) > 1:
-        fit_m, valid_m = inner_time_split(t, horizon_days)
+        fit_m, valid_m = time_slices(t, horizon_days, 0.25)
+        require_both_classes(y[fit_m], "the fitting part of the inner time split")
         pre = Preprocessor().fit(x[fit_m])
         xf, xv = pre.transform(x[fit_m]), pre.transform(x[valid_m])
         for c in grid:
@@ -131,32 +141,54 @@ class HGBModel:
         return pd.DataFrame(out, index=features.index)
 
 
-def fit_hgb(features: pd.DataFrame, label: np.ndarray, seed: int = 0) -> HGBModel:
-    """Fit HistGradientBoostingClassifier on labelled rows (early stopping on a 10 % validation share).
+HGB_PARAMS = {
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 50,
+    "l2_regularization": 1.0,
+    "categorical_features": "from_dtype",
+}
+HGB_MAX_ITER = 400
+EARLY_STOP_SHARE = 0.1
+
+
+def fit_hgb(
+    features: pd.DataFrame,
+    label: np.ndarray,
+    as_of: pd.Series,
+    horizon_days: int,
+    seed: int = 0,
+    max_iter: int | None = None,
+) -> HGBModel:
+    """Fit HistGradientBoostingClassifier on labelled rows.
+
+    The number of boosting rounds is found by early stopping on a time-ordered slice (the latest 10 % of landmark
+    dates, after an H-day gap, as the other candidates validate), then the model is refitted on every labelled row
+    with that many rounds. With ``max_iter`` given (a refit with the chosen rounds) there is no early stopping.
 
     Raises:
-        ValueError: fewer than two classes among labelled rows.
+        CandidateFitError: fewer than two classes among labelled rows, or no time slice to stop on.
     """
     started = time.perf_counter()
     mask = _labelled(label)
-    x, y = features[mask], np.asarray(label, dtype=float)[mask]
+    x, y, t = features[mask], np.asarray(label, dtype=float)[mask], pd.Series(as_of)[mask]
     pre = Preprocessor().fit(x)
     reference: dict[str, object] = {c: float(np.median(x[c].to_numpy(dtype=float))) for c in FEATURE_NUMERIC}
     reference.update({c: float(x[c].astype(float).mode().iloc[0]) for c in FEATURE_FLAGS})
     reference.update({c: pre.levels[c][0] for c in FEATURE_CATEGORICAL})
-    clf = HistGradientBoostingClassifier(
-        learning_rate=0.05,
-        max_iter=400,
-        max_leaf_nodes=31,
-        min_samples_leaf=50,
-        l2_regularization=1.0,
-        categorical_features="from_dtype",
-        early_stopping=True,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        random_state=seed,
-    )
-    model = HGBModel(pre, clf, reference)
-    clf.fit(model.frame(x), y)
+    model = HGBModel(pre, HistGradientBoostingClassifier(), reference)
+    frame = model.frame(x)
+    if max_iter is None:
+        fit_m, valid_m = time_slices(t, horizon_days, EARLY_STOP_SHARE)
+        require_both_classes(y[fit_m], "the fitting part of the early-stopping time split")
+        probe = HistGradientBoostingClassifier(
+            **HGB_PARAMS, max_iter=HGB_MAX_ITER, early_stopping=True, n_iter_no_change=20, random_state=seed
+        )
+        probe.fit(frame[fit_m], y[fit_m], X_val=frame[valid_m], y_val=y[valid_m])
+        # validation_score_[i] is the (negated) loss after i rounds; keep the best number of rounds
+        max_iter = max(1, int(np.argmax(probe.validation_score_)))
+    model.clf = HistGradientBoostingClassifier(
+        **HGB_PARAMS, max_iter=int(max_iter), early_stopping=False, random_state=seed
+    ).fit(frame, y)
     model.fit_seconds = time.perf_counter() - started
     return model

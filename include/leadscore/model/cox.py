@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 
+from leadscore.model.fit_errors import CandidateFitError, describe_failure
 from leadscore.model.preprocess import Preprocessor, linear_contributions
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,11 @@ def _lifelines_frame(design: np.ndarray, duration: np.ndarray, event: np.ndarray
 
 
 def _fit_lifelines(frame: pd.DataFrame, penalizer: float, l1_ratio: float) -> CoxPHFitter:
+    """Fit lifelines' Cox model; a Newton-Raphson run that does not converge is an error, not a warning (its
+    coefficients would score leads at random)."""
     cph = CoxPHFitter(penalizer=penalizer, l1_ratio=l1_ratio)
     with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*failed to converge.*")
         # Rare one-hot levels always have "very low variance"; the penalty keeps the fit well posed.
         warnings.filterwarnings("ignore", message=".*very low variance.*")
         # lifelines' L1 penalty is a smooth |b| sharpened every Newton step; its default precision (1e-7) needs
@@ -165,18 +169,31 @@ def fit_cox(
     Returns:
         The CoxModel refitted on all training rows with the chosen penalty.
     Raises:
-        ValueError: no events among the training rows, or the inner split is empty.
+        CandidateFitError: no events among the training rows or in the inner split, an empty inner split, or no
+            grid point converges. The final fit may raise lifelines' errors (training skips the candidate).
     """
     started = time.perf_counter()
     event = np.asarray(event, dtype=bool)
     duration = np.asarray(duration, dtype=float)
     label = np.asarray(label, dtype=float)
     if not (event & (duration <= horizon_days)).any():
-        raise ValueError(f"no application within {horizon_days} days among {len(event)} training rows; cannot fit")
+        raise CandidateFitError(
+            f"no application within {horizon_days} days among {len(event)} training rows; cannot fit"
+        )
     results: list[dict] = []
     if len(grid) > 1:
-        fit_mask, valid_mask = inner_time_split(as_of, horizon_days)
+        try:
+            fit_mask, valid_mask = inner_time_split(as_of, horizon_days)
+        except ValueError as exc:
+            raise CandidateFitError(str(exc)) from exc
         valid_mask = valid_mask & ~np.isnan(label)
+        inner_events = int((event[fit_mask] & (duration[fit_mask] <= horizon_days)).sum())
+        if inner_events == 0 or not valid_mask.any():
+            raise CandidateFitError(
+                f"the inner time split holds {inner_events} application(s) within {horizon_days} days among its "
+                f"{int(fit_mask.sum())} fitting rows and {int(valid_mask.sum())} labelled validation rows; "
+                "both are needed to choose the penalty"
+            )
         rng = np.random.default_rng(seed)
         fit_idx = np.flatnonzero(fit_mask)
         if len(fit_idx) > GRID_MAX_ROWS:
@@ -186,12 +203,23 @@ def fit_cox(
         frame = _lifelines_frame(pre.transform(inner_features), duration[fit_idx], event[fit_idx], horizon_days)
         valid_features = features.iloc[np.flatnonzero(valid_mask)]
         for penalizer, l1_ratio in grid:
-            cph = _fit_lifelines(frame, penalizer, l1_ratio)
+            try:
+                cph = _fit_lifelines(frame, penalizer, l1_ratio)
+            except Exception as exc:  # one grid point failing leaves the others to choose from
+                reason = describe_failure(exc)
+                results.append({"penalizer": penalizer, "l1_ratio": l1_ratio, "failed": reason})
+                log.warning("cox grid penalizer=%s l1_ratio=%s failed: %s", penalizer, l1_ratio, reason)
+                continue
             model = _from_lifelines(cph, pre, horizon_days, penalizer, l1_ratio)
             loss = _log_loss(label[valid_mask], model.predict_proba(valid_features))
             results.append({"penalizer": penalizer, "l1_ratio": l1_ratio, "valid_log_loss": loss})
             log.info("cox grid penalizer=%s l1_ratio=%s valid log loss %.5f", penalizer, l1_ratio, loss)
-        best = min(results, key=lambda r: r["valid_log_loss"])
+        fitted = [r for r in results if "valid_log_loss" in r]
+        if not fitted:
+            raise CandidateFitError(
+                f"no penalty of the grid could be fitted on the inner split: {results[0]['failed']}"
+            )
+        best = min(fitted, key=lambda r: r["valid_log_loss"])
         penalizer, l1_ratio = best["penalizer"], best["l1_ratio"]
     else:
         penalizer, l1_ratio = grid[0]

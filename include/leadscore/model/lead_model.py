@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from leadscore.data.tables import FEATURE_COLUMNS
+from leadscore.model.boosting import LGBMModel
+from leadscore.model.calibrate import Calibrator
 from leadscore.model.challengers import HGBModel, LogisticModel
 from leadscore.model.cox import CoxModel
+from leadscore.model.fit_errors import InvalidProbabilityError, check_probabilities
 from leadscore.model.preprocess import ModelSignatureError, check_feature_frame
 
-__all__ = ["KINDS", "LeadModel", "ModelSignatureError"]
+__all__ = ["KINDS", "InvalidProbabilityError", "LeadModel", "ModelSignatureError"]
 
-KINDS = ("cox", "logistic", "hgb")
+KINDS = ("cox", "logistic", "hgb", "lgbm")
 REFERENCE_SAMPLE = 10_000
 
 
@@ -23,24 +27,28 @@ class LeadModel:
     """A fitted lead-propensity model (picklable).
 
     Attributes:
-        kind: "cox" | "logistic" | "hgb".
+        kind: "cox" | "logistic" | "hgb" | "lgbm".
         horizon_days: H of the probability it predicts.
         feature_columns: the input columns, ``list(FEATURE_COLUMNS)``.
         reference_scores: sorted sample (at most 10,000) of training-block probabilities, for percentiles.
-        impl: the fitted candidate (CoxModel, LogisticModel or HGBModel).
+        impl: the fitted candidate (CoxModel, LogisticModel, HGBModel or LGBMModel).
+        calibrator: the recalibration fitted on the holdout block, or None (the candidate's own probabilities).
+        trained_on: the window and counts of the rows the model was fitted on (``train.refit_chosen`` fills it).
     """
 
     kind: str
     horizon_days: int
     feature_columns: list[str]
     reference_scores: np.ndarray
-    impl: CoxModel | LogisticModel | HGBModel
+    impl: CoxModel | LogisticModel | HGBModel | LGBMModel
+    calibrator: Calibrator | None = None
+    trained_on: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def wrap(
         cls,
         kind: str,
-        impl: CoxModel | LogisticModel | HGBModel,
+        impl: CoxModel | LogisticModel | HGBModel | LGBMModel,
         horizon_days: int,
         training_features: pd.DataFrame,
         seed: int = 0,
@@ -69,10 +77,15 @@ class LeadModel:
 
         Raises:
             ModelSignatureError: the frame does not have the feature columns.
+            InvalidProbabilityError: the fitted model answers NaN or a value outside [0, 1] (never clipped: a broken
+                model must stop the run, not look plausible).
             ValueError: a feature column holds missing values.
         """
         self.check_features(features)
-        return np.clip(self.impl.predict_proba(features[self.feature_columns]), 0.0, 1.0)
+        p = check_probabilities(self.impl.predict_proba(features[self.feature_columns]), f"the {self.kind} model")
+        if self.calibrator is not None:
+            p = check_probabilities(self.calibrator.apply(p), f"the {self.kind} model's {self.calibrator.method} map")
+        return p
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per original feature column, how much it raises (positive) or lowers the lead's log-hazard (Cox) or

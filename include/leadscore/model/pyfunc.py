@@ -93,5 +93,5 @@ def log_pyfunc(model: LeadModel, example_features: pd.DataFrame, workdir: Path, 
 def _requirements() -> list[str]:
     import importlib.metadata as md
 
-    names = ["mlflow", "pandas", "numpy", "scikit-learn", "lifelines", "scipy", "joblib"]
+    names = ["mlflow", "pandas", "numpy", "scikit-learn", "lifelines", "lightgbm", "scipy", "joblib"]
     return [f"{n}=={md.version(n)}" for n in names]

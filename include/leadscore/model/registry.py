@@ -120,6 +120,20 @@ def model_card(result: TrainingResult, settings: Settings, training_info: dict[s
     info = "\n".join(f"- {k}: {v}" for k, v in _safe_info(training_info).items())
     counts = "\n".join(f"- {k}: {v}" for k, v in result.counts.items())
     effects = "\n".join(f"- {s}" for s in result.sentences) or "- (no effect passed the strength threshold)"
+    refit = result.refit
+    served = (
+        f"The served model is the chosen candidate refitted with its chosen hyper-parameters on every landmark whose "
+        f"{result.horizon_days}-day label is observed: {refit.get('rows')} rows from {refit.get('window_start')} to "
+        f"{refit.get('window_end')}. The metrics below are the training-block fit's, on the holdout."
+        if refit
+        else "The served model is the training-block fit."
+    )
+    skipped = "".join(f"\n- skipped **{k}**: {v}" for k, v in result.skipped.items())
+    recal = "".join(
+        f"\n- {k}: recalibrated ({r['method']}, cross-fitted on the holdout's time halves)"
+        for k, r in result.recalibration.items()
+        if r.get("method")
+    )
     return f"""# Model card: {settings.model_name} ({result.chosen})
 
 ## Intended use
@@ -128,8 +142,9 @@ Ranks recent, still-open Slate leads by the probability that they start an appli
 lead having no application at the scoring date. Not for decisions about admission, aid or eligibility.
 
 ## Data
-Landmark rows (lead x lead-age landmark while still open), features as of each landmark. Fitted on leads before
-{result.split_time}, evaluated on the later block (never seen in fitting, H-day gap), training date {result.as_of}.
+Landmark rows (lead x lead-age landmark while still open), features as of each landmark. Candidates fitted on
+landmarks before {result.split_time}, evaluated on the later block (never seen in fitting, H-day gap), training date
+{result.as_of}. {served}
 {info}
 {counts}
 
@@ -138,6 +153,8 @@ Chosen: **{result.chosen}** (best holdout log loss; the Cox model is preferred w
 {settings.survival_preference}). Cox penalty: penalizer={result.cox_params.get("penalizer")},
 l1_ratio={result.cox_params.get("l1_ratio")}. "ceiling" is the sandbox generator's true probability (only on
 sandbox data): no model can beat it in expectation.
+{skipped}
+{recal}
 
 {header}{body}
 ## Strong effects (Cox model, other things equal)
@@ -151,6 +168,27 @@ sandbox data): no model can beat it in expectation.
 - Effects are associations, not the effect of an intervention: calling a lead is not the same as the lead calling.
 - Leads older than the largest landmark are extrapolated.
 """
+
+
+def run_params(result: TrainingResult) -> dict[str, Any]:
+    """MLflow params of the candidates: chosen hyper-parameters, recalibration, skipped kinds, minimum-data counts
+    and the served refit's training window."""
+    out: dict[str, Any] = {}
+    for kind, chosen in result.params.items():
+        out.update({f"{kind}.{k}": v for k, v in chosen.items()})
+    for kind, rec in result.recalibration.items():
+        out[f"{kind}.recalibration"] = rec.get("method") or "none"
+    out["candidates_fitted"] = ",".join(result.candidates)
+    out["candidates_skipped"] = ",".join(result.skipped) or "none"
+    out.update({f"data_check.{k}": v for k, v in result.data_check.items()})
+    out.update({f"refit.{k}": v for k, v in result.refit.items() if k != "params"})
+    out["served_model"] = "refit on every observed label" if result.refit else "training-block fit"
+    return out
+
+
+def run_tags(result: TrainingResult) -> dict[str, str]:
+    """MLflow tags: ``skipped.<kind>`` with the reason each skipped candidate gives (one line, no traceback)."""
+    return {f"skipped.{kind}": reason[:5000] for kind, reason in result.skipped.items()}
 
 
 def log_training_run(result: TrainingResult, settings: Settings, training_info: dict[str, Any]) -> RunInfo:
@@ -180,14 +218,12 @@ def log_training_run(result: TrainingResult, settings: Settings, training_info: 
         "as_of": str(result.as_of),
         "split_time": str(result.split_time),
     }
-    logistic = result.candidates.get("logistic")
-    if logistic is not None:
-        params["logistic.C"] = getattr(logistic.impl, "C", None)
+    params.update(run_params(result))
     params.update(_safe_info(training_info))
     with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics(_metric_dict(result))
-        mlflow.set_tags({"chosen": result.chosen, "horizon_days": str(result.horizon_days)})
+        mlflow.set_tags({"chosen": result.chosen, "horizon_days": str(result.horizon_days), **run_tags(result)})
         for path in result.plots.values():
             mlflow.log_artifact(str(path), artifact_path="plots")
         tables = Path(tmp) / "tables"
@@ -210,7 +246,9 @@ def evaluate_gate(
     candidate_metrics: dict[str, float], champion_metrics: dict[str, float] | None, settings: Settings
 ) -> GateDecision:
     """Gate: log loss no worse than the champion's (on the same holdout) + ``gate_tolerance``, and AUC at least
-    ``gate_min_auc``. With no champion only the floor applies."""
+    ``gate_min_auc``, and a holdout calibration slope within ``gate_calibration_slope`` and intercept within
+    ±``gate_calibration_intercept`` (the file's probability is summed into forecasts, so it must be calibrated).
+    With no champion only the floor and the calibration bounds apply."""
     reasons = []
     passed = True
     auc, loss = candidate_metrics.get("auc", float("nan")), candidate_metrics.get("log_loss", float("nan"))
@@ -219,6 +257,18 @@ def evaluate_gate(
         reasons.append(f"holdout AUC {auc:.4f} is below the floor gate_min_auc={settings.gate_min_auc}")
     else:
         reasons.append(f"holdout AUC {auc:.4f} >= floor {settings.gate_min_auc}")
+    slope = candidate_metrics.get("calibration_slope", float("nan"))
+    intercept = candidate_metrics.get("calibration_intercept", float("nan"))
+    lo, hi = settings.gate_calibration_slope
+    bound = settings.gate_calibration_intercept
+    if not (lo <= slope <= hi and abs(intercept) <= bound):
+        passed = False
+        reasons.append(
+            f"badly calibrated on the holdout: slope {slope:.3f} (bounds {lo}..{hi}, LEADSCORE_GATE_CALIBRATION_SLOPE),"
+            f" intercept {intercept:+.3f} (bound ±{bound}, LEADSCORE_GATE_CALIBRATION_INTERCEPT)"
+        )
+    else:
+        reasons.append(f"calibration slope {slope:.3f} in {lo}..{hi}, intercept {intercept:+.3f} within ±{bound}")
     if champion_metrics is None:
         reasons.append("no champion to compare with")
     else:

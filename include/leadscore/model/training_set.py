@@ -20,6 +20,7 @@ DEFAULT_LANDMARK_DAYS: tuple[int, ...] = (0, 1, 3, 7, 14, 30, 60, 90, 180, 270)
 _US_PER_DAY = 86_400 * 1_000_000
 DEFAULT_HOLDOUT_DAYS = 120
 DEFAULT_HOLDOUT_SHARE = 0.25
+FULL_OUTCOMES = ("duration", "event", "label")
 
 
 class TrainingSetError(ValueError):
@@ -175,6 +176,8 @@ def time_split(
             the range from the earliest landmark time to ``L``.
     Returns:
         A TrainingSet over all ``rows`` (index reset); ``info`` holds the counts and positive rates of each block.
+        ``full_duration``, ``full_event`` and ``full_label`` keep every row's outcomes censored at ``as_of`` (before
+        the training block's re-censoring): the refit of the chosen candidate on all rows with ``t < L`` uses them.
     Raises:
         TrainingSetError: missing columns, bad parameters, or an empty block.
     """
@@ -207,6 +210,8 @@ def time_split(
         )
 
     out = rows.reset_index(drop=True)  # copy-on-write: assigning columns below never touches `rows`
+    for name in FULL_OUTCOMES:  # the outcomes censored at as_of, kept for the refit on every observed label
+        out[f"full_{name}"] = out[name].to_numpy(copy=True)
     t_us = _us(out["as_of"])[train]
     has_app = out["event"].to_numpy(dtype=bool)[train]
     app_us = t_us + np.round(out["duration"].to_numpy(dtype=np.float64)[train] * _US_PER_DAY).astype(np.int64)

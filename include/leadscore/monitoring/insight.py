@@ -292,6 +292,7 @@ def training_insight_report(
     capacity: int | None = None,
     weekly_pool: int | None = None,
     seed: int = 0,
+    candidates: pd.DataFrame | None = None,
 ) -> Path:
     """Write the training insight report.
 
@@ -305,6 +306,8 @@ def training_insight_report(
         weekly_pool: leads scored per week (default: estimated as the leads entering in ``lookback_days`` out of
             the training window).
         seed: sampling seed for the probabilities (at most 50,000 rows are scored).
+        candidates: ``model.train.candidate_table`` (status, skipped reasons, holdout metrics and calibration of each
+            candidate), shown first when given.
     Returns:
         ``out_path``.
     Raises:
@@ -355,6 +358,20 @@ def training_insight_report(
         summary.append(esc("Strongest driver: " + sentences[0]))
 
     sections: list[tuple[str, str]] = []
+    if candidates is not None and len(candidates):
+        skipped = candidates["status"].astype(str).str.startswith("skipped")
+        if skipped.any():
+            summary.append(
+                esc(f"{int(skipped.sum())} candidate(s) could not be fitted and were skipped; see Candidates.")
+            )
+        sections.append(
+            (
+                "Candidates",
+                '<p class="muted">Holdout metrics of each candidate fitted on the training block; calibration slope 1 '
+                "and intercept 0 are ideal. A skipped candidate gives its reason.</p>"
+                + html_table(candidates, formats={"auc": lambda v: fmt(v, 4), "log_loss": lambda v: fmt(v, 4)}),
+            )
+        )
     if hazard_ratios_df is not None and len(hazard_ratios_df):
         body = (
             "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>"

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from leadscore.model.fit_errors import InvalidProbabilityError
 from leadscore.scoring.errors import ScoreValidationError
 from leadscore.scoring.outreach import best_contact_list, contact_flags
 from leadscore.scoring.reasons import N_REASONS, top_reasons
@@ -148,7 +149,14 @@ def score_leads(
     model_features = features.drop(columns=[c for c in ("person_guid", "as_of") if c in features.columns])
     model.check_features(model_features)
     n = len(features)
-    p = _validate_probabilities(model.predict_proba(model_features), guids, n)
+    try:
+        raw = model.predict_proba(model_features)
+    except InvalidProbabilityError as exc:
+        raise ScoreValidationError(
+            f"{exc} for {n} leads; nothing is delivered. Check the champion model (roll back with "
+            "`python -m leadscore champion --set N`) and the feature build."
+        ) from exc
+    p = _validate_probabilities(raw, guids, n)
     guid_values = guids.to_numpy(dtype=object)
     percentile = np.asarray(model.percentile(p), dtype="float64").reshape(-1)
     if len(percentile) != n or not np.isfinite(percentile).all():

@@ -149,6 +149,8 @@ def train_and_register(settings: Settings, built: dict[str, Any]) -> dict[str, A
         "previous_champion": decision.champion_version,
         "holdout": holdout,
         "counts": result.counts,
+        "skipped": result.skipped,
+        "refit": {k: v for k, v in result.refit.items() if k != "params"},
         "fit_seconds": result.fit_seconds,
         "sentences": result.sentences[:8],
     }
@@ -204,11 +206,17 @@ def _log_insight_report(settings: Settings, result: Any, ts: TrainingSet, run: A
     """The training run's marketing insight report, under reports/ and logged to the MLflow run."""
     import mlflow
 
+    from leadscore.model.train import candidate_table
     from leadscore.monitoring.insight import training_insight_report
 
     path = settings.reports_dir / f"training_{ts.as_of:%Y%m%d}.html"
     training_insight_report(
-        settings, ts.rows[ts.train_mask | ts.holdout_mask], result.hazard_ratios, result.model, path
+        settings,
+        ts.rows[ts.train_mask | ts.holdout_mask],
+        result.hazard_ratios,
+        result.model,
+        path,
+        candidates=candidate_table(result),
     )
     mlflow.set_tracking_uri(settings.tracking_uri)
     with mlflow.start_run(run_id=run.run_id):
