@@ -12,6 +12,10 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__API__HOST ?= 127.0.0.1
 LEADSCORE := $(BIN)/python -m leadscore
+# `make airflow PORT=N`: the api-server's port; the sandbox Slate's ports beside it (0 picks free ones).
+PORT ?= 8080
+SANDBOX_WEB_PORT ?= 18080
+SANDBOX_SFTP_PORT ?= 18022
 
 .PHONY: install lock test lint format demo airflow mlflow backfill clean up down bench sandbox
 
@@ -45,7 +49,7 @@ sandbox: $(STAMP)
 	$(LEADSCORE) sandbox serve
 
 airflow: $(STAMP)
-	$(LEADSCORE) airflow
+	$(LEADSCORE) airflow --port $(PORT) --sandbox-web-port $(SANDBOX_WEB_PORT) --sandbox-sftp-port $(SANDBOX_SFTP_PORT)
 
 mlflow: $(STAMP)
 	$(LEADSCORE) mlflow-ui

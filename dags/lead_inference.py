@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, first_week, weekly_timetable
+from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, WAIT_TIMEOUT, first_week, poke_seconds, weekly_timetable
+from leadscore.waiting import WaitForInputs
 
 with DAG(
     dag_id="lead_inference",
@@ -14,7 +15,8 @@ with DAG(
     doc_md=__doc__
     + """
 
-Runs for the same weekly interval as `lead_data`, once that interval's extract exists, and can be backfilled
+Runs for the same weekly interval as `lead_data`, once that interval's extract exists and a champion is registered
+(both waited for in the triggerer, checked every `LEADSCORE_SENSOR_POKE_SECONDS`, no worker slot held), and can be backfilled
 (`make backfill FROM=... TO=...`). Scores are point-in-time as of the interval end. Files
 `lead_scores_<YYYYMMDD>_<part>_of_<n>.csv` go to `/incoming/lead_scores/` as `.part` then renamed; a re-run sends only
 what is missing or different. `dry_run` writes files and the manifest without uploading.
@@ -43,15 +45,6 @@ what is missing or different. `dry_run` writes files and the manifest without up
         ),
     },
 ) as dag:
-
-    @task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule", inlets=[EXTRACT_ASSET])
-    def wait_for_extract(**context) -> bool:
-        """Wait until `lead_data` has stored this interval's extract."""
-        from leadscore.airflow_adapter import run_context
-        from leadscore.tasks.inference import extract_ready
-
-        rc = run_context(context)
-        return extract_ready(rc.settings, rc.interval)
 
     @task
     def score(**context) -> dict:
@@ -90,5 +83,15 @@ what is missing or different. `dry_run` writes files and the manifest without up
             raise AirflowFailException(str(exc)) from exc
 
     scored = score()
-    wait_for_extract() >> scored
+    wait_for_extract = WaitForInputs(
+        task_id="wait_for_extract",
+        check="week_extract",
+        poke_seconds=poke_seconds(),
+        wait_timeout=WAIT_TIMEOUT,
+        inlets=[EXTRACT_ASSET],
+    )
+    wait_for_champion = WaitForInputs(
+        task_id="wait_for_champion", check="champion", poke_seconds=poke_seconds(), wait_timeout=WAIT_TIMEOUT
+    )
+    [wait_for_extract, wait_for_champion] >> scored
     monitor(deliver(scored))

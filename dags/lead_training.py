@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, monthly_timetable
+from leadscore.dag_support import DEFAULT_ARGS, EXTRACT_ASSET, WAIT_TIMEOUT, monthly_timetable, poke_seconds
+from leadscore.waiting import WaitForInputs
 
 with DAG(
     dag_id="lead_training",
@@ -14,7 +15,8 @@ with DAG(
     doc_md=__doc__
     + """
 
-Trains on every stored extract up to the run's date (or `as_of`). Candidates: a regularized Cox model (preferred when
+Trains on every stored extract up to the run's date (or `as_of`); on a fresh home it first waits for `lead_data`'s first
+extract (waited for in the triggerer, checked every `LEADSCORE_SENSOR_POKE_SECONDS`). Candidates: a regularized Cox model (preferred when
 within tolerance) and two challengers (logistic regression, gradient-boosted trees), judged on a later time block.
 The `champion` alias of `lead_propensity` moves only when the gate passes; a failed gate leaves the champion and ends
 as a visible warning. Everything is tracked in MLflow (`make mlflow`).
@@ -75,4 +77,11 @@ as a visible warning. Everything is tracked in MLflow (`make mlflow`).
         if result.get("gate") != "passed":
             raise AirflowSkipException(f"gate failed, champion unchanged: {'; '.join(result.get('gate_reasons', []))}")
 
-    report_gate(train_and_register(build_training_set()))
+    built = build_training_set()
+    (
+        WaitForInputs(
+            task_id="wait_for_extract", check="any_extract", poke_seconds=poke_seconds(), wait_timeout=WAIT_TIMEOUT
+        )
+        >> built
+    )
+    report_gate(train_and_register(built))

@@ -97,7 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--leads", type=int, default=None)
     d.add_argument("--seed", type=int, default=None)
     a = sub.add_parser("airflow", help="airflow standalone with the sandbox")
-    a.add_argument("--port", type=int, default=8080)
+    a.add_argument("--port", type=int, default=8080, help="the api-server's port (UI, REST and execution API)")
+    a.add_argument("--sandbox-web-port", type=int, default=18080, help="the sandbox's web service port (0: any free)")
+    a.add_argument("--sandbox-sftp-port", type=int, default=18022, help="the sandbox's SFTP port (0: any free)")
     m = sub.add_parser("mlflow-ui", help="serve the MLflow UI on LeadScore's store")
     m.add_argument("--port", type=int, default=5000)
     b = sub.add_parser("backfill", help="data then inference for each week in [FROM, TO], in order")
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "airflow":
         from leadscore import local_run
 
-        return local_run.airflow_standalone(settings, args.port)
+        return local_run.airflow_standalone(settings, args.port, args.sandbox_web_port, args.sandbox_sftp_port)
     if args.command == "mlflow-ui":
         from leadscore import local_run
 

@@ -24,14 +24,22 @@ def _on_failure(context: dict) -> None:
     notify_failure(context)
 
 
-DEFAULT_ARGS = {
-    "owner": "admissions-analytics",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-    "retry_exponential_backoff": True,
-    "execution_timeout": timedelta(hours=1),
-    "on_failure_callback": _on_failure,
-}
+def _default_args() -> dict:
+    from leadscore.settings import load_settings
+
+    settings = load_settings()  # an environment read only: cheap at parse time
+    return {
+        "owner": "admissions-analytics",
+        "retries": settings.task_retries,
+        "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": _on_failure,
+    }
+
+
+# Retries and their delay from LEADSCORE_TASK_RETRIES / LEADSCORE_RETRY_DELAY_SECONDS.
+DEFAULT_ARGS = _default_args()
 
 
 def first_week() -> datetime:
@@ -39,6 +47,18 @@ def first_week() -> datetime:
     from leadscore.settings import load_settings
 
     return datetime.fromisoformat(load_settings().start_date)
+
+
+# How long a run waits for its inputs (the week's extract, a first champion) before it fails and alerts.
+WAIT_TIMEOUT = timedelta(hours=12)
+
+
+def poke_seconds() -> int:
+    """Seconds between the wait tasks' checks, from LEADSCORE_SENSOR_POKE_SECONDS (an environment read: parse-time
+    cheap). The checks run in the triggerer (``leadscore.waiting``): a waiting task holds no worker slot."""
+    from leadscore.settings import load_settings
+
+    return load_settings().sensor_poke_seconds
 
 
 def weekly_timetable() -> CronDataIntervalTimetable:

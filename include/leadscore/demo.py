@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from leadscore.intervals import week_ending_on_or_before
-from leadscore.local_run import airflow_env, dags_test, ensure_airflow_db
+from leadscore.local_run import airflow_env, dags_test, ensure_airflow_db, require_champion
 from leadscore.run_log import read_summary
 from leadscore.settings import Settings
 
@@ -56,6 +56,7 @@ def run(settings: Settings, leads: int | None = None, seed: int | None = None) -
         _step(4, total, "lead_training: landmark rows, Cox + challengers, MLflow, gate ...")
         secs = dags_test("lead_training", week.end, env, log_dir)
         print(f"      done in {secs:.0f} s")
+        require_champion(settings)
         _step(5, total, "lead_inference: score, write chunks, deliver over SFTP, monitor ...")
         secs = dags_test("lead_inference", week.end, env, log_dir)
         print(f"      done in {secs:.0f} s")

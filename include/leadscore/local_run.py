@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -108,6 +107,23 @@ def dags_test(
     return time.monotonic() - started
 
 
+def require_champion(settings: Settings) -> None:
+    """Fail fast before an inference run that would only wait: `lead_inference` waits for a champion, and an
+    in-process `dags test` run would wait for one as long as the sensor's timeout.
+
+    Raises:
+        AirflowRunError: no model version has the `champion` alias.
+    """
+    from leadscore.model.registry import has_champion
+
+    if not has_champion(settings):
+        raise AirflowRunError(
+            f"no {settings.model_name}@champion in {settings.tracking_uri}: run lead_training first "
+            "(`python -m leadscore train`, or trigger lead_training in the Airflow UI); if it ran, its gate refused "
+            "the model (see its report_gate task)"
+        )
+
+
 def _run(cmd: list[str], env: dict[str, str], log: Path, what: str) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as fh:
@@ -157,6 +173,7 @@ def backfill(settings: Settings, first: date, last: date, dry_run: bool = False)
         # Airflow runs no task for a date before the DAG's start_date: a backfill asks for these weeks explicitly
         env["LEADSCORE_START_DATE"] = min(settings.start_date, weeks[0].start.date().isoformat())
         ensure_airflow_db(env, log_dir)
+        require_champion(settings)
         for i, week in enumerate(weeks, 1):
             print(f"[{i}/{len(weeks)}] week {week.start:%Y-%m-%d} -> {week.end:%Y-%m-%d}", flush=True)
             secs = dags_test("lead_data", week.end, env, log_dir)
@@ -169,29 +186,61 @@ def backfill(settings: Settings, first: date, last: date, dry_run: bool = False)
     return 0
 
 
-def airflow_standalone(settings: Settings, port: int = 8080) -> int:
-    """`airflow standalone` on 127.0.0.1 with the three DAGs and the Slate connections; stops on Ctrl-C."""
-    with slate_connections(settings, web_port=18080, sftp_port=18022) as (conns, sandbox):
+def api_server_env(port: int, host: str = "127.0.0.1") -> dict[str, str]:
+    """The settings that tie Airflow's components to an api-server on ``host:port``.
+
+    Tasks report to the execution API at ``[core] execution_api_server_url`` (default port 8080): it must follow the
+    api-server's port, or every task on another port is killed."""
+    return {
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
+    }
+
+
+def airflow_standalone(
+    settings: Settings, port: int = 8080, sandbox_web_port: int = 18080, sandbox_sftp_port: int = 18022
+) -> int:
+    """`airflow standalone` on 127.0.0.1:``port`` with the three DAGs and the Slate connections.
+
+    Ctrl-C or SIGTERM stops every process it started (Airflow's components, their workers and tasks, the sandbox)."""
+    from leadscore.processes import sigterm_as_keyboard_interrupt, stop_tree
+
+    with (
+        sigterm_as_keyboard_interrupt(),
+        slate_connections(settings, web_port=sandbox_web_port, sftp_port=sandbox_sftp_port) as (conns, sandbox),
+    ):
         env = airflow_env(settings, conns)
-        env["AIRFLOW__API__PORT"] = str(port)
+        env.update(api_server_env(port, env["AIRFLOW__API__HOST"]))
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
         env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        ensure_airflow_db(env, settings.home_abs / "logs")
-        if sandbox is not None:
-            sandbox.importer.start(60.0)
-            print(f"sandbox Slate: web service {sandbox.web_url}, SFTP 127.0.0.1:{sandbox.sftp_port}")
-        pw_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-        print(f"Airflow UI: http://127.0.0.1:{port}  (login: admin, password in {pw_file} once it starts)")
-        proc = subprocess.Popen([airflow_bin(), "standalone"], env=env, cwd=ROOT, start_new_session=True)
+        # The scheduler's and triggerer's log servers default to fixed ports (8793/8794) on every interface; one
+        # machine reads its logs from disk, so any free port will do and two `make airflow` never collide.
+        env.setdefault("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(_free_port()))
+        env.setdefault("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", str(_free_port()))
+        proc = None
         try:
+            ensure_airflow_db(env, settings.home_abs / "logs")
+            if sandbox is not None:
+                sandbox.importer.start(60.0)
+                print(f"sandbox Slate: web service {sandbox.web_url}, SFTP 127.0.0.1:{sandbox.sftp_port}", flush=True)
+            pw_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+            print(
+                f"Airflow UI: http://127.0.0.1:{port}  (login: admin, password in {pw_file} once it starts)", flush=True
+            )
+            proc = subprocess.Popen([airflow_bin(), "standalone"], env=env, cwd=ROOT, start_new_session=True)
             return proc.wait()
         except KeyboardInterrupt:
-            print("stopping Airflow ...")
-            return _stop(proc)
+            print("stopping Airflow ...", flush=True)
+            return 0
+        finally:
+            if proc is not None:
+                stop_tree(proc)
 
 
 def mlflow_ui(settings: Settings, port: int = 5000) -> int:
-    """The MLflow UI on LeadScore's tracking store, bound to 127.0.0.1; stops on Ctrl-C."""
+    """The MLflow UI on LeadScore's tracking store, bound to 127.0.0.1; stops on Ctrl-C or SIGTERM."""
+    from leadscore.processes import sigterm_as_keyboard_interrupt
+
     (settings.home_abs / "mlflow").mkdir(parents=True, exist_ok=True)
     cmd = [
         str(Path(sys.executable).with_name("mlflow")),
@@ -208,21 +257,26 @@ def mlflow_ui(settings: Settings, port: int = 5000) -> int:
         "1",  # one analyst, one browser: one worker starts and stops faster
     ]
     print(f"MLflow UI: http://127.0.0.1:{port}  (store {settings.tracking_uri})")
-    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        return _stop(proc)
+    with sigterm_as_keyboard_interrupt():
+        proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            return _stop(proc)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen) -> int:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    from leadscore.processes import stop_tree
+
+    stop_tree(proc)
     return 0
 
 

@@ -165,6 +165,16 @@ class Settings:
         default="2026-11-02",
         metadata={"doc": "First week the weekly DAGs schedule (catch-up starts here): set it to your go-live Monday"},
     )
+    task_retries: int = field(default=2, metadata={"doc": "Retries of a failed DAG task before it fails and alerts"})
+    retry_delay_seconds: int = field(
+        default=300, metadata={"doc": "Seconds before a task's first retry (doubling for each further retry)"}
+    )
+    sensor_poke_seconds: int = field(
+        default=30,
+        metadata={
+            "doc": "Seconds between a waiting task's checks (extract landed, champion registered), made by the triggerer"
+        },
+    )
     slate_timezone: str = field(
         default="UTC",
         metadata={
@@ -330,6 +340,10 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"LEADSCORE_START_DATE={s.start_date!r} is not an ISO date (YYYY-MM-DD)") from exc
     if not 0 <= s.extract_overlap_days <= 366:
         raise SettingsError(f"LEADSCORE_EXTRACT_OVERLAP_DAYS must be in 0..366, got {s.extract_overlap_days}")
+    if s.task_retries < 0 or s.retry_delay_seconds < 1:
+        raise SettingsError("LEADSCORE_TASK_RETRIES must be >= 0 and LEADSCORE_RETRY_DELAY_SECONDS at least 1")
+    if s.sensor_poke_seconds < 1:
+        raise SettingsError(f"LEADSCORE_SENSOR_POKE_SECONDS must be at least 1, got {s.sensor_poke_seconds}")
     if s.sandbox_key_order not in ("sqlserver", "text"):
         raise SettingsError(f"LEADSCORE_SANDBOX_KEY_ORDER must be sqlserver or text, got {s.sandbox_key_order!r}")
     for variable, name in (

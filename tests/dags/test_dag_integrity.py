@@ -86,3 +86,36 @@ def test_dag_files_import_no_heavy_modules():
     result = json.loads(line[len("RESULT") :])
     assert set(result) == {f"{d}.py" for d in EXPECTED}
     assert all(not heavy for heavy in result.values()), f"heavy imports at parse time: {result}"
+
+
+def test_runs_wait_for_their_inputs_in_the_triggerer(dagbag):
+    """A fresh home: training waits for a first extract, inference for its week's extract and a champion, without
+    failing and without holding a worker slot (deferrable waits)."""
+    from leadscore.waiting import WaitForInputs
+
+    training, inference = dagbag.dags["lead_training"], dagbag.dags["lead_inference"]
+    waits = {t.task_id: t for dag in (training, inference) for t in dag.tasks if isinstance(t, WaitForInputs)}
+    assert training.get_task("wait_for_extract").check == "any_extract"
+    assert inference.get_task("wait_for_extract").check == "week_extract"
+    assert inference.get_task("wait_for_champion").check == "champion"
+    assert "wait_for_extract" in training.get_task("build_training_set").upstream_task_ids
+    assert {"wait_for_extract", "wait_for_champion"} <= inference.get_task("score").upstream_task_ids
+    assert all(t.poke_seconds == 30 for t in waits.values())
+
+
+def test_wait_interval_and_retries_follow_the_settings():
+    """LEADSCORE_SENSOR_POKE_SECONDS, LEADSCORE_TASK_RETRIES and LEADSCORE_RETRY_DELAY_SECONDS reach the DAGs."""
+    import json
+
+    probe = (
+        "import json; from airflow.dag_processing.dagbag import DagBag; "
+        f"b = DagBag(dag_folder={str(DAGS)!r}); t = b.dags['lead_inference'].get_task('wait_for_champion'); "
+        "s = b.dags['lead_data'].get_task('extract'); "
+        "print('RESULT' + json.dumps([t.poke_seconds, s.retries, s.retry_delay.total_seconds()]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "include"), "LEADSCORE_SENSOR_POKE_SECONDS": "7"}
+    env |= {"LEADSCORE_TASK_RETRIES": "4", "LEADSCORE_RETRY_DELAY_SECONDS": "9"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
+    assert json.loads(line[len("RESULT") :]) == [7, 4, 9]

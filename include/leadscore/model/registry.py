@@ -348,6 +348,23 @@ def champion_for_week(settings: Settings, week_end: datetime) -> Champion:
     return _load_version(settings, event.version, str(mv.run_id))
 
 
+def has_champion(settings: Settings) -> bool:
+    """Whether a version of ``settings.model_name`` has the alias ``champion`` (no model is loaded).
+
+    Raises:
+        MlflowException: the tracking server cannot be reached (an outage is not "no champion").
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _client(settings).get_model_version_by_alias(settings.model_name, ALIAS)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return False
+        raise
+    return True
+
+
 def champion_metrics_on_holdout(
     result: TrainingResult, settings: Settings
 ) -> tuple[dict[str, float] | None, str | None, list[str]]:

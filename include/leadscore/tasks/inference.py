@@ -25,6 +25,18 @@ def extract_ready(settings: Settings, interval: Interval) -> bool:
     return True
 
 
+def champion_ready(settings: Settings) -> bool:
+    """True when a model version carries the `champion` alias (an alias look-up: the model is not loaded)."""
+    from leadscore.model.registry import has_champion
+
+    if has_champion(settings):
+        return True
+    log.info(
+        "waiting: no %s@champion in %s yet (lead_training registers one)", settings.model_name, settings.tracking_uri
+    )
+    return False
+
+
 def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Score the recent open leads as of the interval end with the champion of that week and write the chunked score
     files. The champion is the version that held ``@champion`` for the week (``model.champions``), so a re-run or a

@@ -24,6 +24,17 @@ class NoExtractError(RuntimeError):
     """There is no stored extract to train on."""
 
 
+def extract_available(settings: Settings) -> bool:
+    """True once both queries have a stored extract (what build_training_set needs); logs what it waits for."""
+    from leadscore.data.store import ExtractStore
+
+    store = ExtractStore(settings.extracts_dir)
+    missing = [q for q in ("leads", "interactions") if store.latest_end(q) is None]
+    if missing:
+        log.info("waiting for lead_data's first extract: no %s extract under %s yet", " or ".join(missing), store.root)
+    return not missing
+
+
 def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str, Any]:
     """Build point-in-time landmark rows from every stored extract and split them in time.
 
