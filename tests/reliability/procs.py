@@ -45,6 +45,8 @@ def cli_env(home: Path, sandbox: Any, **extra: str) -> dict[str, str]:
         LEADSCORE_MIN_SCORED_LEADS="50",
         LEADSCORE_LANDMARK_DAYS="0,14",
         LEADSCORE_TRAINING_WINDOW_DAYS="365",
+        LEADSCORE_MIN_TRAINING_LEADS="500",  # the small sandbox: 970 leads, 65 applications in the window
+        LEADSCORE_MIN_TRAINING_APPLICATIONS="40",
         LEADSCORE_DELIVERY_RETRIES="2",
         LEADSCORE_SFTP_TIMEOUT="30",
         MPLBACKEND="Agg",
