@@ -125,3 +125,27 @@ def test_the_store_is_bound_to_its_source(tmp_path: Path) -> None:
         assert "LEADSCORE_HOME" in str(info.value) and "make clean" in str(info.value)
     assert sorted(p.name for p in store.root.rglob("*")) == before
     assert json.loads(store.source_path.read_text())["host"] == "127.0.0.1"
+
+
+def test_a_full_history_pull_is_known_from_each_rows_own_stamp(tmp_path):
+    """The first (full-history) pull says what Slate held, not when it arrived: training or a backfill as of an
+    earlier date sees the history as it stood then; later weekly pulls record arrival at their interval's end."""
+    import numpy as np
+
+    from leadscore.data.seen import SeenLookup
+    from leadscore.data.store import ExtractStore
+
+    store = ExtractStore(tmp_path / "extracts")
+    end = pd.Timestamp("2026-11-16")
+    rows = pd.DataFrame(
+        {
+            "interaction_guid": ["a", "b", "c"],
+            "occurred": pd.to_datetime(["2025-01-02 10:00", "2026-11-15 23:00", None]),
+        }
+    )
+    full = SeenLookup(store, "interactions", pd.Timestamp("2026-11-09"), end, full_history=True).assign(rows)
+    assert list(full) == [np.datetime64("2025-01-02T10:00", "us"), np.datetime64("2026-11-15T23:00", "us")] + [
+        np.datetime64(end, "us")
+    ]
+    weekly = SeenLookup(store, "interactions", pd.Timestamp("2026-11-09"), end).assign(rows)
+    assert (weekly == np.datetime64(end, "us")).all()

@@ -454,7 +454,7 @@ def extract_interval(
             path = store.write_rejected(PERSONS, start, end, persons_result.quarantined)
             check_quarantine_share(persons_result, settings.quarantine_max_share, PERSONS, path)
         staged = store.staged_parquet(INTERACTIONS, start, end)
-        seen = SeenLookup(store, INTERACTIONS, start, end)
+        seen = SeenLookup(store, INTERACTIONS, start, end, full_history=full)
         stored_before = _stored_keys(store, start, end, since)
         late = 0
         for piece in runs.merge():
@@ -469,6 +469,7 @@ def extract_interval(
         staged.finish()
 
         leads, lead_stats = clean_leads(lead_result.valid)
+        leads = SeenLookup(store, LEADS, start, end, full_history=full).with_seen(leads)
         # The latest stored versions known at this interval's end (a re-run ignores what later intervals brought).
         known = store.read_all(LEADS, exclude=(start, end), as_of=end)[["person_guid", "updated"]]
         changed = int(leads["person_guid"].isin(known["person_guid"]).sum())

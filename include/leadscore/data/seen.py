@@ -15,6 +15,10 @@ from leadscore.data.contracts import FIRST_SEEN, VERSION_KEYS, interval_name, sp
 from leadscore.slate.queries import QuerySpec
 
 _ABSENT = np.iinfo(np.int64).min
+# A full-history pull says what Slate held, not when it arrived: each row counts as known from its own stamp (an
+# interaction when it occurred, a lead from its first origin), so that training or a backfill as of a date before
+# the first pull's end sees the history as it stood then. Weekly pulls record real arrival (their interval's end).
+OWN_STAMP: dict[str, str] = {"interactions": "occurred", "leads": "origin_date"}
 
 
 class _Store(Protocol):
@@ -50,11 +54,16 @@ class SeenLookup:
 
     Args:
         store: the store. query: the query (or name). interval_start, interval_end: the interval being written.
+        full_history: the rows come from a full-history pull: new rows are known from their own stamp
+            (``OWN_STAMP``) instead of the interval's end.
     """
 
-    def __init__(self, store: _Store, query: QuerySpec | str, interval_start: Any, interval_end: Any) -> None:
+    def __init__(
+        self, store: _Store, query: QuerySpec | str, interval_start: Any, interval_end: Any, full_history: bool = False
+    ) -> None:
         self.name = spec_of(query).name
         self.end = to_utc_naive(interval_end)
+        self.full_history = full_history and self.name in OWN_STAMP
         self.previous: pa.Table | None = None
         self.later: pa.Table | None = None
         path = store.path(self.name, interval_start, interval_end)
@@ -81,6 +90,11 @@ class SeenLookup:
     def assign(self, rows: pd.DataFrame | pa.Table) -> np.ndarray:
         """``first_seen`` (datetime64[us]) of each row of ``rows`` (which hold the query's version keys)."""
         out = np.full(len(rows), np.datetime64(self.end, "us"))
+        if self.full_history and len(rows):
+            own = rows[OWN_STAMP[self.name]]
+            own = own.to_numpy() if isinstance(own, pd.Series) else own.to_numpy(zero_copy_only=False)
+            own = np.asarray(own, dtype="datetime64[us]")
+            out = np.where(np.isnat(own) | (own > out), out, own)
         if self.previous is None or not len(rows):
             return out
         if isinstance(rows, pd.DataFrame):
