@@ -318,8 +318,8 @@ class ExtractStore:
         cut = None if as_of is None else to_utc_naive(as_of)
         frames = []
         for start, end in self.intervals(spec):
-            if interval_name(start, end) == skip or (cut is not None and end > cut):
-                continue  # every row of an interval is first seen at its end or later
+            if interval_name(start, end) == skip:
+                continue  # a full-history interval holds rows first seen before its end (data.seen.OWN_STAMP)
             frames.append(self._read_part(spec, start, end, columns, cut))
         dead = pd.Index([], dtype=object) if spec.name == PERSONS.name else self.dead_persons(cut, exclude)
         if columns is not None:
