@@ -319,7 +319,10 @@ class ExtractStore:
         frames = []
         for start, end in self.intervals(spec):
             if interval_name(start, end) == skip:
-                continue  # a full-history interval holds rows first seen before its end (data.seen.OWN_STAMP)
+                continue
+            # Not skipped by its end alone: a full-history interval holds rows known before it (data.seen.OWN_STAMP).
+            if cut is not None and end > cut and FIRST_SEEN not in pq.read_schema(self.path(spec, start, end)).names:
+                continue  # written before first_seen existed: known from its end
             frames.append(self._read_part(spec, start, end, columns, cut))
         dead = pd.Index([], dtype=object) if spec.name == PERSONS.name else self.dead_persons(cut, exclude)
         if columns is not None:
