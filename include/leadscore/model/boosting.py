@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_COLUMNS, FEATURE_FLAGS, FEATURE_NUMERIC
+from leadscore.data.tables import FEATURE_COLUMNS
 from leadscore.model.challengers import time_slices
 from leadscore.model.fit_errors import require_both_classes
-from leadscore.model.preprocess import Preprocessor, numeric_matrix
+from leadscore.model.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +136,8 @@ class LGBMModel:
     fit_seconds: float = 0.0
 
     def frame(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The model's input: numbers as float, categoricals as pandas categories with the training levels."""
-        numeric = [*FEATURE_NUMERIC, *FEATURE_FLAGS]
-        out = pd.DataFrame(numeric_matrix(features, numeric), columns=numeric, index=features.index)
-        for col in FEATURE_CATEGORICAL:
-            out[col] = pd.Categorical(self.pre.map_levels(features, col), categories=self.pre.levels[col])
-        return out
+        """The model's input (``Preprocessor.tree_frame``)."""
+        return self.pre.tree_frame(features)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """P(label = 1) per row."""

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from leadscore.data.tables import FEATURE_CATEGORICAL, FEATURE_COLUMNS, FEATURE_FLAGS, FEATURE_NUMERIC
 from leadscore.model.cox import inner_time_split
 from leadscore.model.fit_errors import CandidateFitError, require_both_classes
-from leadscore.model.preprocess import Preprocessor, linear_contributions, numeric_matrix
+from leadscore.model.preprocess import Preprocessor, linear_contributions
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,8 @@ class HGBModel:
     fit_seconds: float = 0.0
 
     def frame(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The model's input: numbers as float, categoricals as pandas categories with the training levels."""
-        numeric = [*FEATURE_NUMERIC, *FEATURE_FLAGS]
-        out = pd.DataFrame(numeric_matrix(features, numeric), columns=numeric, index=features.index)
-        for col in FEATURE_CATEGORICAL:
-            out[col] = pd.Categorical(self.pre.map_levels(features, col), categories=self.pre.levels[col])
-        return out
+        """The model's input (``Preprocessor.tree_frame``)."""
+        return self.pre.tree_frame(features)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """P(label = 1) per row."""

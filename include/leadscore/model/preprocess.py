@@ -143,6 +143,14 @@ class Preprocessor:
         fallback = OTHER_LEVEL if OTHER_LEVEL in kept else kept[0]
         return np.where(pd.Series(values).isin(kept).to_numpy(), values, fallback)
 
+    def tree_frame(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The input of the tree models: numbers as float, categoricals as pandas categories with the training levels."""
+        numeric = [*FEATURE_NUMERIC, *FEATURE_FLAGS]
+        out = pd.DataFrame(numeric_matrix(features, numeric), columns=numeric, index=features.index)
+        for col in FEATURE_CATEGORICAL:
+            out[col] = pd.Categorical(self.map_levels(features, col), categories=self.levels[col])
+        return out
+
     def transform(self, features: pd.DataFrame) -> np.ndarray:
         """The design matrix (rows × ``design_columns``) of ``features``."""
         if self.means is None or self.scales is None or self._keep is None:

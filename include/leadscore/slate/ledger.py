@@ -71,7 +71,23 @@ class Ledger(Protocol):
     def lock(self, scored_on: str, timeout: float = 300.0, poll: float = 0.2) -> AbstractContextManager[None]: ...
 
 
-class DeliveryLedger:
+class LedgerReads:
+    """The reads every ledger derives from its ``entries`` (the local files and the shared database alike)."""
+
+    def entries(self, scored_on: str | None = None) -> list[LedgerEntry]:
+        raise NotImplementedError
+
+    def latest(self) -> dict[str, LedgerEntry]:
+        """The latest entry per file name."""
+        return {e.file: e for e in self.entries()}
+
+    def already_delivered(self, file: str, sha256: str) -> bool:
+        """True when the latest delivery of ``file`` carried content with this SHA-256."""
+        entry = self.latest().get(file)
+        return entry is not None and entry.sha256 == sha256
+
+
+class DeliveryLedger(LedgerReads):
     """The ledger in one directory (normally ``Settings.home_abs / "ledger"``)."""
 
     def __init__(self, directory: Path) -> None:
@@ -98,15 +114,6 @@ class DeliveryLedger:
                 if scored_on is None or entry.scored_on == scored_on:
                     out.append(entry)
         return out
-
-    def latest(self) -> dict[str, LedgerEntry]:
-        """The latest entry per file name."""
-        return {e.file: e for e in self.entries()}
-
-    def already_delivered(self, file: str, sha256: str) -> bool:
-        """True when the latest delivery of ``file`` carried content with this SHA-256."""
-        entry = self.latest().get(file)
-        return entry is not None and entry.sha256 == sha256
 
     def record(self, entry: LedgerEntry) -> None:
         """Append one entry durably (flushed and fsynced before returning)."""

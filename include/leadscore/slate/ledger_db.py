@@ -39,7 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from leadscore import faults
-from leadscore.slate.ledger import LedgerEntry, LedgerLockTimeout
+from leadscore.slate.ledger import LedgerEntry, LedgerLockTimeout, LedgerReads
 
 TABLE_NAME = "leadscore_deliveries"
 # First key of every LeadScore advisory lock (the second is the date as YYYYMMDD, or 0 for creating the table).
@@ -151,7 +151,7 @@ def week_key(scored_on: str) -> int:
     return int(date.fromisoformat(scored_on).strftime("%Y%m%d"))
 
 
-class DatabaseLedger:
+class DatabaseLedger(LedgerReads):
     """The delivery ledger and per-week lock in a PostgreSQL database (same interface as ``DeliveryLedger``)."""
 
     def __init__(self, url: URL, name: str = "") -> None:
@@ -203,15 +203,6 @@ class DatabaseLedger:
         except SQLAlchemyError as exc:
             raise self._unavailable(exc, "reading the ledger") from exc
         return [LedgerEntry(**row._asdict()) for row in rows]
-
-    def latest(self) -> dict[str, LedgerEntry]:
-        """The latest entry per file name."""
-        return {e.file: e for e in self.entries()}
-
-    def already_delivered(self, file: str, sha256: str) -> bool:
-        """True when the latest delivery of ``file`` carried content with this SHA-256."""
-        entry = self.latest().get(file)
-        return entry is not None and entry.sha256 == sha256
 
     def record(self, entry: LedgerEntry) -> None:
         """Insert one entry (committed before returning)."""
