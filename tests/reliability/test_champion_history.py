@@ -56,7 +56,9 @@ def test_backfill_reproduces_the_week_of_an_earlier_champion(pipeline: Any, tmp_
     earlier, later = WEEKS
 
     v1 = register(settings, first, earlier.start, tmp_path)
-    registry.promote(v1, settings, reason="gate")
+    # The go-live week set by the operator (`champion --set 1 --from`): a first champion promoted before any file
+    # otherwise serves every week, the catch-up included.
+    registry.promote(v1, settings, reason="gate", effective=earlier.start)
     original = inference.score_week(settings, earlier)
     original_files = files_of(settings, earlier)
     original_manifest = Path(original["manifest"]).read_bytes()

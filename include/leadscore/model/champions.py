@@ -11,7 +11,8 @@ The rule (README "Which champion scores a week"): the week ending at ``E`` is sc
 event, in promotion (wall-clock) order, whose ``effective_from`` is at or before ``E``. ``effective_from`` is the
 later of the version's training ``as_of`` (a model never scores a week that ended before the data it was fitted on)
 and the day after the last week already scored when the alias moved (a promotion never changes a week that was
-already written). A backfilled or re-run week therefore gets exactly the version, and so the file, it had. The
+already written); the first champion of a fresh install, promoted before any week was scored, serves every week
+(the catch-up after unpausing). A backfilled or re-run week therefore gets exactly the version, and so the file, it had. The
 scheduled run uses the same rule as a backfill, so both always agree.
 
 Pure wall-clock keying ("the alias at instant ``E``") would also reproduce delivered files, but no model trained
@@ -192,7 +193,14 @@ def move_alias(
         previous = str(client.get_model_version_by_alias(model_name, alias).version)
     except MlflowException:  # the alias is not set yet
         previous = ""
-    start = effective if effective is not None else effective_from(as_of, last_scored)
+    if effective is not None:
+        start = effective
+    elif not previous and last_scored is None:
+        # The first champion of a fresh install, before any file: nothing was delivered to reproduce and no other
+        # model exists, so it serves the catch-up weeks too (every week since the start date gets its file).
+        start = datetime.min
+    else:
+        start = effective_from(as_of, last_scored)
     event = AliasEvent(
         version=str(version),
         promoted_at=now.isoformat(timespec="microseconds"),
