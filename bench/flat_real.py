@@ -145,7 +145,9 @@ def run_defaults(fit: pd.DataFrame, hold: pd.DataFrame, features: list[str], y_f
     for c in text:
         ca[c], cb[c] = ca[c].astype(str), cb[c].astype(str)
     started = time.perf_counter()
-    cat = CatBoostClassifier(random_seed=SEED, verbose=0, thread_count=2, cat_features=text).fit(ca, y_fit)
+    cat = CatBoostClassifier(
+        random_seed=SEED, verbose=0, thread_count=2, cat_features=text, allow_writing_files=False
+    ).fit(ca, y_fit)
     out["catboost_default"] = (cat.predict_proba(cb)[:, 1], time.perf_counter() - started)
     return out
 

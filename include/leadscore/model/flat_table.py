@@ -1,9 +1,9 @@
 """Try the model on a flat export: one row per lead, a 0/1 outcome column, any mix of numeric and text columns.
 
-``fit_table`` lets the classifier candidates (L2 logistic regression, histogram gradient boosting, LightGBM with native
-categoricals and a small grid tuned on the latest rows) compete by log loss,
-on a time split when a time column is given (the latest 25 % of rows judge) and by stratified 5-fold CV otherwise,
-then refits the winner on every row and saves it with its metrics to a model directory. ``score_table`` writes the id
+``fit_table`` lets the classifier candidates (``flat_candidates``: L2 logistic regression, histogram gradient
+boosting, LightGBM with native categoricals and a small grid tuned on the latest rows, and the blend of the three)
+compete by log loss, on a time split when a time column is given (the latest 25 % of rows judge) and by stratified
+5-fold CV otherwise, then refits the winner (every member, for the blend) on every row and saves it with its metrics to a model directory. ``score_table`` writes the id
 and the probability of every input row. These are the logic of ``python -m leadscore table fit|score``.
 """
 
@@ -19,16 +19,10 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from leadscore.model.boosting import TableBooster
 from leadscore.model.evaluate import metrics as score_metrics
+from leadscore.model.flat_candidates import BLEND, Blend, blend_probability, candidates
 
 log = logging.getLogger(__name__)
 
@@ -121,47 +115,6 @@ def _prepare(frame: pd.DataFrame, numeric: list[str], text: list[str]) -> pd.Dat
     return out
 
 
-def _preprocessor(numeric: list[str], text: list[str]) -> ColumnTransformer:
-    return ColumnTransformer(
-        [
-            (
-                "num",
-                make_pipeline(
-                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
-                ),
-                numeric,
-            ),
-            (
-                "txt",
-                OneHotEncoder(
-                    handle_unknown="infrequent_if_exist", min_frequency=0.01, max_categories=50, sparse_output=False
-                ),
-                text,
-            ),
-        ]
-    )
-
-
-def _candidates(numeric: list[str], text: list[str]) -> dict[str, Any]:
-    return {
-        "lgbm": TableBooster(),
-        "logistic": Pipeline(
-            [("pre", _preprocessor(numeric, text)), ("clf", LogisticRegression(C=1.0, max_iter=2000))]
-        ),
-        "hgb": Pipeline(
-            [
-                ("pre", _preprocessor(numeric, text)),
-                (
-                    "clf",
-                    HistGradientBoostingClassifier(
-                        learning_rate=0.05, max_iter=300, min_samples_leaf=30, l2_regularization=1.0, random_state=0
-                    ),
-                ),
-            ]
-        ),
-    }
-
-
 def fit_table(
     input_path: Path,
     target: str,
@@ -201,28 +154,35 @@ def fit_table(
     if not numeric and not text:
         raise FlatTableError(f"{input_path}: no usable feature columns (dropped {dropped})")
     x = _prepare(features, numeric, text)
-    candidates = _candidates(numeric, text)
-    results: dict[str, dict[str, float]] = {}
+    unfitted = candidates(numeric, text)
+    predictions: dict[str, np.ndarray] = {}
     if time_col:
         t = pd.to_datetime(frame[time_col], errors="coerce")
         if t.isna().any():
             raise FlatTableError(f"time column {time_col!r}: {int(t.isna().sum())} rows are empty or not dates")
+        # In time order: the boosting challenger early-stops on the latest rows it is given.
         order = np.argsort(t.to_numpy(), kind="stable")
         cut = int(len(order) * 0.75)
-        fit_idx, hold_idx = order[:cut], order[cut:]
-        for name, pipe in candidates.items():
-            model = clone(pipe).fit(x.iloc[fit_idx], y[fit_idx])
-            results[name] = score_metrics(y[hold_idx], model.predict_proba(x.iloc[hold_idx])[:, 1])
-        validation = f"time split on {time_col}: latest {len(hold_idx)} of {len(order)} rows"
+        fit_idx, judged = order[:cut], order[cut:]
+        for name, pipe in unfitted.items():
+            predictions[name] = clone(pipe).fit(x.iloc[fit_idx], y[fit_idx]).predict_proba(x.iloc[judged])[:, 1]
+        validation = f"time split on {time_col}: latest {len(judged)} of {len(order)} rows"
     else:
+        # Without a time the file's order means nothing (it may be sorted by outcome or by id): shuffle it once,
+        # so that the slice the boosting challenger early-stops on is a random one.
+        order = judged = np.random.default_rng(0).permutation(len(y))
         cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-        for name, pipe in candidates.items():
-            p = cross_val_predict(clone(pipe), x, y, cv=cv, method="predict_proba")[:, 1]
-            results[name] = score_metrics(y, p)
+        for name, pipe in unfitted.items():
+            predictions[name] = cross_val_predict(clone(pipe), x.iloc[order], y[order], cv=cv, method="predict_proba")[
+                :, 1
+            ]
         validation = "stratified 5-fold cross-validation"
+    predictions[BLEND] = blend_probability(list(predictions.values()))
+    results = {name: score_metrics(y[judged], p) for name, p in predictions.items()}
     chosen = min(results, key=lambda k: results[k]["log_loss"])
-    # In time order when there is a time column: the boosting challenger early-stops on the latest rows it is given.
-    final = clone(candidates[chosen]).fit(x.iloc[order], y[order]) if time_col else clone(candidates[chosen]).fit(x, y)
+    members = unfitted if chosen == BLEND else {chosen: unfitted[chosen]}
+    fitted = {name: clone(pipe).fit(x.iloc[order], y[order]) for name, pipe in members.items()}
+    final = Blend(fitted) if chosen == BLEND else fitted[chosen]
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump({"pipeline": final, "numeric": numeric, "text": text, "target": target}, model_dir / MODEL_FILE)
