@@ -170,6 +170,9 @@ def bench_dataset(name: str, csv: Path, drop: list[str], variant: str) -> dict[s
         models = {"product": _metrics(y[hold_idx], p, time.perf_counter() - started)}
         models["product"]["chosen"] = summary["chosen"]
         models["product"]["selection"] = summary["validation"]
+        models["product"]["validation"] = {
+            k: {"auc": v["auc"], "log_loss": v["log_loss"]} for k, v in summary["candidates"].items()
+        }
         fit_part, hold_part = pd.read_csv(fit_csv, low_memory=False), pd.read_csv(hold_csv, low_memory=False)
     for key, (q, seconds) in run_defaults(fit_part, hold_part, features, y[fit_idx]).items():
         models[key] = _metrics(y[hold_idx], q, seconds)
@@ -239,16 +242,18 @@ def main(argv: list[str] | None = None) -> int:
             + f"; ratios auc {result['product_auc_ratio']:.4f} log loss {result['product_log_loss_ratio']:.4f}",
             flush=True,
         )
-    result = {
-        "load_average_before": load_before,
-        "versions": _versions(),
-        "runs": runs,
-        "wall_seconds": round(time.perf_counter() - started, 1),
-    }
-    summary = "; ".join(
-        f"{r['dataset']}: auc x{r['product_auc_ratio']:.3f}, log loss x{r['product_log_loss_ratio']:.3f}" for r in runs
-    )
-    write_result("flat_real", result, summary)
+        # Written after each table, so that a long run still leaves the tables it finished.
+        payload = {
+            "load_average_before": load_before,
+            "versions": _versions(),
+            "runs": runs,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
+        summary = "; ".join(
+            f"{r['dataset']}: auc x{r['product_auc_ratio']:.3f}, log loss x{r['product_log_loss_ratio']:.3f}"
+            for r in runs
+        )
+        write_result("flat_real", payload, summary)
     return 0
 
 
