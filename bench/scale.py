@@ -313,8 +313,13 @@ def bench_size(
     done: dict[int, dict[str, Any]],
     train_max: int,
     http_max: int = HTTP_FULL_EXTRACT_MAX_LEADS,
+    reuse_data: bool = False,
 ) -> dict[str, Any]:
     """Run every step at one size; returns the step measurements and the server's memory.
+
+    ``reuse_data``: keep the size's work folder and take the data steps (generate, extracts, training set,
+    training) from their logs when they completed before (the folder is shared with other benchmarks); the weekly
+    steps (scoring, delivery) always run.
 
     The sandbox server runs only while a step talks to it (the web-service extracts, the delivery), so that its
     memory never competes with the steps that do not need it. Above ``train_max`` leads, training is skipped and
@@ -323,14 +328,19 @@ def bench_size(
     import shutil
 
     work = work_root / f"leads_{leads}"
-    if work.exists():
+    if work.exists() and not reuse_data:
         shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     base_env = child_env({"AIRFLOW_HOME": str(work / "airflow"), "LEADSCORE_HOME": str(work / "home")})
     data_dir = work / "home" / "sandbox"
     steps: dict[str, Any] = {"load_average_before": load_average(), "server": {}}
 
     def run(name: str, env: dict[str, str] = base_env) -> None:
+        earlier = _logged_step(work, name) if reuse_data and name in DATA_STEPS else None
+        if earlier is not None:
+            print(f"  [{leads:,}] {name}: reused from {work / 'logs'}", flush=True)
+            steps[name] = {**earlier, "reused_from_log": True}
+            return
         reason = _too_big(name, leads, done)
         steps[name] = {"skipped": reason} if reason else _step(name, work, leads, env, name in profile)
 
@@ -370,6 +380,9 @@ def bench_size(
             raise BenchError(f"no smaller size with a trained champion for scoring {leads:,} leads")
         (work / "model_home.txt").write_text(str(work_root / f"leads_{model_home}" / "home"))
         steps["scoring_model_from"] = model_home
+    # a re-run of the weekly steps starts from no delivered week: otherwise the ledger would skip every file
+    for leftover in ("scores", "ledger", "sandbox/sftp_root/incoming"):
+        shutil.rmtree(work / "home" / leftover, ignore_errors=True)
     run("scoring")
     if "wall_s" in steps["scoring"]:
         with serve("delivery") as server:
@@ -386,6 +399,18 @@ def bench_size(
         }
     shutil.rmtree(work / "home" / "scores", ignore_errors=True)
     return steps
+
+
+DATA_STEPS = ("generate", "extract_full", "bulk_load", "extract_week", "training_set", "training")
+
+
+def _logged_step(work: Path, name: str) -> dict[str, Any] | None:
+    """The measurements a completed earlier run of step ``name`` left in its log, None when it did not complete."""
+    log_path = work / "logs" / f"{name}.log"
+    if not log_path.exists():
+        return None
+    lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.startswith('{"step"')]
+    return json.loads(lines[-1]) if lines else None
 
 
 def reuse_size(work: Path) -> dict[str, Any] | None:
@@ -517,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", nargs="*", default=[], help="steps to run under pyinstrument (at the largest size)")
     p.add_argument("--name", default="scale")
     p.add_argument("--reuse", action="store_true", help="reuse sizes whose step logs are complete (no rerun)")
+    p.add_argument(
+        "--reuse-data", action="store_true", help="keep the work folders; rerun only the steps not completed before"
+    )
     p.add_argument("--http-max", type=int, default=HTTP_FULL_EXTRACT_MAX_LEADS, help="largest HTTP full extract")
     p.add_argument("--train-max", type=int, default=300_000, help="largest size at which training is run")
     a = p.parse_args(argv)
@@ -530,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
             if n == max(m for m in sizes if s not in ("training_set", "training") or m <= a.train_max)
         }
         reused = reuse_size(a.work / f"leads_{n}") if a.reuse else None
-        results[n] = reused or bench_size(n, a.work, profile, results, a.train_max, a.http_max)
+        results[n] = reused or bench_size(n, a.work, profile, results, a.train_max, a.http_max, a.reuse_data)
     summary = summarize(results)
     write_result(
         a.name,
