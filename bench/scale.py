@@ -220,6 +220,7 @@ def step_scoring(work: Path) -> dict[str, Any]:
 
     from leadscore.data.events import stored_interactions
     from leadscore.data.features import features_as_of
+    from leadscore.data.lead_reader import read_leads
     from leadscore.data.store import ExtractStore
     from leadscore.model.registry import load_champion
     from leadscore.scoring.files import write_score_files
@@ -244,7 +245,7 @@ def step_scoring(work: Path) -> dict[str, Any]:
     lap("load_champion")
     store = ExtractStore(settings.extracts_dir)
     as_of = pd.Timestamp(week.end)
-    leads = store.read_all("leads", as_of=as_of)  # as the task reads them
+    leads = read_leads(store, as_of)  # as the task reads them
     lap("read_leads")
     features = features_as_of(leads, stored_interactions(store, as_of), as_of)
     lap("features_as_of")

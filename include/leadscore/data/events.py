@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leadscore.data.contracts import FIRST_SEEN, to_utc_naive
-from leadscore.slate.queries import INTERACTIONS
+from leadscore.slate.queries import INTERACTIONS, QuerySpec
 
 if TYPE_CHECKING:
     import duckdb
@@ -56,10 +56,6 @@ class StoredInteractions:
 
     store: ExtractStore
     as_of: pd.Timestamp | None = None
-
-    def __len__(self) -> int:
-        """Stored rows (before de-duplication and the ``first_seen`` cut): a size for logs, not a row count."""
-        return sum(pq.read_metadata(path).num_rows for path, _ in _stored_parts(self.store, None))
 
 
 def stored_interactions(store: ExtractStore, as_of: Any = None) -> StoredInteractions:
@@ -90,7 +86,7 @@ _DATABASE: list[duckdb.DuckDBPyConnection] = []  # one in-memory DuckDB per proc
 
 
 @contextmanager
-def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
+def connection() -> Iterator[duckdb.DuckDBPyConnection]:
     """A fresh connection (own temporary views and tables) to the process's in-memory DuckDB."""
     import duckdb
 
@@ -111,11 +107,11 @@ def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def _stored_parts(store: ExtractStore, cut: pd.Timestamp | None) -> list[tuple[str, bool]]:
-    """(path, filter by first_seen) of each interval ``read_all`` would read at ``cut``, in its order."""
+def stored_parts(store: ExtractStore, query: QuerySpec, cut: pd.Timestamp | None) -> list[tuple[str, bool]]:
+    """(path, filter by first_seen) of each interval of ``query`` that ``read_all`` reads at ``cut``, in its order."""
     parts = []
-    for start, end in store.intervals(INTERACTIONS):
-        path = store.path(INTERACTIONS, start, end)
+    for start, end in store.intervals(query):
+        path = store.path(query, start, end)
         has_seen = FIRST_SEEN in pq.read_schema(path).names
         if cut is not None and end > cut and not has_seen:
             continue  # written before first_seen existed: known from its end
@@ -123,7 +119,8 @@ def _stored_parts(store: ExtractStore, cut: pd.Timestamp | None) -> list[tuple[s
     return parts
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """``text`` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -149,12 +146,12 @@ def _overlaps(ranges: dict[int, tuple[Any, Any]]) -> dict[int, list[tuple[Any, A
 def _store_view(con: duckdb.DuckDBPyConnection, source: StoredInteractions) -> str | None:
     """Create the view ``ev`` (part, person_guid, kind, detail, occurred) of the store's rows; returns None when empty."""
     cut = source.as_of
-    parts = _stored_parts(source.store, cut)
+    parts = stored_parts(source.store, INTERACTIONS, cut)
     if not parts:
         return None
-    stamp = None if cut is None else f"TIMESTAMP {_quote(cut.isoformat(sep=' '))}"
+    stamp = None if cut is None else f"TIMESTAMP {quote(cut.isoformat(sep=' '))}"
     scans = [
-        f"read_parquet({_quote(path)}, file_row_number = true)" for path, _ in parts
+        f"read_parquet({quote(path)}, file_row_number = true)" for path, _ in parts
     ]  # the row number orders repeats within a part, as pandas' keep="last" does
     seen = [stamp if filt else None for _, filt in parts]
     if len(parts) == 1:
@@ -190,7 +187,7 @@ def _store_view(con: duckdb.DuckDBPyConnection, source: StoredInteractions) -> s
 
 
 def _ts(value: Any) -> str:
-    return f"TIMESTAMP {_quote(pd.Timestamp(value).isoformat(sep=' '))}"
+    return f"TIMESTAMP {quote(pd.Timestamp(value).isoformat(sep=' '))}"
 
 
 def _frame_view(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> str:
@@ -239,7 +236,7 @@ def read_events(
         EventReadError: a required column is missing, ``occurred`` is not a timestamp, or a wanted row has none.
     """
     guids = _strings(persons.reset_index(drop=True))
-    with _connection() as con:
+    with connection() as con:
         if isinstance(interactions, StoredInteractions):
             view = _store_view(con, interactions)
             dead = interactions.store.dead_persons(interactions.as_of)
@@ -253,7 +250,7 @@ def read_events(
         if len(dead):
             alive &= ~pd.Series(guids.to_pandas()).isin(dead).to_numpy()
         con.register("wanted", pa.table({"guid": guids.filter(pa.array(alive)), "code": codes[alive].astype(np.int32)}))
-        kinds = ", ".join(_quote(k) for k in detail_kinds) or "NULL"
+        kinds = ", ".join(quote(k) for k in detail_kinds) or "NULL"
 
         def detail(t: str = "") -> str:
             return f"CASE WHEN {t}kind IN ({kinds}) THEN {t}detail END"
