@@ -20,6 +20,7 @@ STEP_LABELS = {
     "generate": "generate the sandbox",
     "extract_full": "full-history extract (HTTP web service)",
     "bulk_load": "full-history extract, in-process (no HTTP)",
+    "sharded_load": "full-history + weekly extract, in-process in 4 person shards (no HTTP)",
     "extract_week": "weekly incremental extract (HTTP)",
     "training_set": "build the training set",
     "training": "training (3 candidates, MLflow, gate)",
