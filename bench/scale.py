@@ -150,6 +150,7 @@ def sharded_load(work: Path, leads: int, env: dict[str, str]) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    sys.path.insert(0, str(ROOT / "include"))  # the orchestrator merges in-process
     from leadscore.data.staged import parquet_bytes_writer
     from leadscore.files import atomic_write
 
