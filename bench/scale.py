@@ -399,6 +399,7 @@ def bench_size(
     http_max: int = HTTP_FULL_EXTRACT_MAX_LEADS,
     reuse_data: bool = False,
     sharded: bool = False,
+    model_home: Path | None = None,
 ) -> dict[str, Any]:
     """Run every step at one size; returns the step measurements and the server's memory.
 
@@ -468,11 +469,15 @@ def bench_size(
     else:
         for name in ("training_set", "training"):
             steps[name] = {"skipped": f"not run above {train_max:,} leads (time budget); see growth and extrapolation"}
-        model_home = max((n for n in done if n <= train_max), default=None)
-        if model_home is None:
-            raise BenchError(f"no smaller size with a trained champion for scoring {leads:,} leads")
-        (work / "model_home.txt").write_text(str(work_root / f"leads_{model_home}" / "home"))
-        steps["scoring_model_from"] = model_home
+        if model_home is not None:
+            (work / "model_home.txt").write_text(str(model_home))
+            steps["scoring_model_from"] = str(model_home)
+        else:
+            trained = max((n for n in done if n <= train_max), default=None)
+            if trained is None:
+                raise BenchError(f"no smaller size with a trained champion for scoring {leads:,} leads")
+            (work / "model_home.txt").write_text(str(work_root / f"leads_{trained}" / "home"))
+            steps["scoring_model_from"] = trained
     # a re-run of the weekly steps starts from no delivered week: otherwise the ledger would skip every file
     for leftover in ("scores", "ledger", "sandbox/sftp_root/incoming"):
         shutil.rmtree(work / "home" / leftover, ignore_errors=True)
@@ -641,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--http-max", type=int, default=HTTP_FULL_EXTRACT_MAX_LEADS, help="largest HTTP full extract")
     p.add_argument("--train-max", type=int, default=300_000, help="largest size at which training is run")
     p.add_argument("--sharded", action="store_true", help="above --http-max load the store in person shards")
+    p.add_argument("--model-home", type=Path, help="LEADSCORE_HOME whose champion scores the sizes above --train-max")
     a = p.parse_args(argv)
     results: dict[int, dict[str, Any]] = {}
     sizes = sorted(a.leads)
@@ -652,7 +658,9 @@ def main(argv: list[str] | None = None) -> int:
             if n == max(m for m in sizes if s not in ("training_set", "training") or m <= a.train_max)
         }
         reused = reuse_size(a.work / f"leads_{n}") if a.reuse else None
-        results[n] = reused or bench_size(n, a.work, profile, results, a.train_max, a.http_max, a.reuse_data, a.sharded)
+        results[n] = reused or bench_size(
+            n, a.work, profile, results, a.train_max, a.http_max, a.reuse_data, a.sharded, a.model_home
+        )
     summary = summarize(results)
     write_result(
         a.name,
