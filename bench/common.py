@@ -237,13 +237,19 @@ class DirectClient:
             pd.read_parquet(data_dir / "leads.parquet"), pd.read_parquet(data_dir / "interactions.parquet")
         )
 
-    def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0) -> Any:
+    @staticmethod
+    def _utc_only(timezone: str) -> None:
+        if timezone not in ("UTC", "Etc/UTC"):
+            raise BenchError(f"DirectClient serves tables built in UTC, not {timezone}; unset LEADSCORE_SLATE_TIMEZONE")
+
+    def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0, timezone: str = "UTC") -> Any:
         import numpy as np
         import pandas as pd
         import pyarrow as pa
 
         from leadscore.slate.client import FetchResult
 
+        self._utc_only(timezone)
         started = time.monotonic()
         table = self.tables[spec.name]
         since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
@@ -254,7 +260,7 @@ class DirectClient:
         frame = frame.astype("str")
         return FetchResult(spec.name, frame, 1, len(frame), 0, time.monotonic() - started)
 
-    def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000) -> Any:
+    def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000, timezone: str = "UTC") -> Any:
         """Yield ``slate.client.Page`` objects of at most ``page_size`` rows (dicts of strings, NULLs as None)."""
         import numpy as np
         import pandas as pd
@@ -262,6 +268,7 @@ class DirectClient:
 
         from leadscore.slate.client import Page
 
+        self._utc_only(timezone)
         table = self.tables[spec.name]
         since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
         until_us = int(pd.Timestamp(until).value // 1000)

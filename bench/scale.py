@@ -157,11 +157,12 @@ def sharded_load(work: Path, leads: int, env: dict[str, str]) -> dict[str, Any]:
     started = time.perf_counter()
     src = _settings(work).sandbox_dir
     roots = [work / "shards" / f"s{i}" for i in range(SHARDS)]
-    for root in roots:
+    split_done = work / "shards" / "split.done"
+    for root in [] if split_done.exists() else roots:
         shutil.rmtree(root, ignore_errors=True)
         (root / "home" / "sandbox").mkdir(parents=True)
         shutil.copy(src / "meta.json", root / "home" / "sandbox" / "meta.json")
-    for name in ("leads", "interactions"):
+    for name in [] if split_done.exists() else ["leads", "interactions"]:
         reader = pq.ParquetFile(src / f"{name}.parquet")
         writers = [pq.ParquetWriter(r / "home" / "sandbox" / f"{name}.parquet", reader.schema_arrow) for r in roots]
         for group in range(reader.num_row_groups):
@@ -171,6 +172,7 @@ def sharded_load(work: Path, leads: int, env: dict[str, str]) -> dict[str, Any]:
                 w.write_table(table.filter(pa.array(shard == i)))
         for w in writers:
             w.close()
+    split_done.touch()
     steps = {}
     for i, root in enumerate(roots):
         for name in ("bulk_load", "direct_week"):
