@@ -441,11 +441,18 @@ def bench_size(
         peak = server.peak_rss_mb() or 0.0
         steps["server"]["peak_rss_mib"] = max(steps["server"].get("peak_rss_mib", 0.0), peak)
 
+    def run_served(name: str) -> None:
+        """Run ``name`` with the sandbox server up (not started when the step is reused from its log)."""
+        if reuse_data and _logged_step(work, name) is not None:
+            run(name)
+            return
+        with serve(name) as server:
+            run(name, {**base_env, **server.connections})
+            server_peak(server)
+
     run("generate")
     if leads <= http_max:
-        with serve("extract_full") as server:
-            run("extract_full", {**base_env, **server.connections})
-            server_peak(server)
+        run_served("extract_full")
     else:
         steps["extract_full"] = {
             "skipped": (
@@ -462,9 +469,7 @@ def bench_size(
         else:
             run("bulk_load")
     if "skipped" not in steps.get("extract_week", {}):
-        with serve("extract_week") as server:
-            run("extract_week", {**base_env, **server.connections})
-            server_peak(server)
+        run_served("extract_week")
     if leads <= train_max:
         run("training_set")
         run("training")
@@ -485,9 +490,7 @@ def bench_size(
         shutil.rmtree(work / "home" / leftover, ignore_errors=True)
     run("scoring")
     if "wall_s" in steps["scoring"]:
-        with serve("delivery") as server:
-            run("delivery", {**base_env, **server.connections})
-            server_peak(server)
+        run_served("delivery")
     if "wall_s" in steps["scoring"] and "wall_s" in steps["delivery"]:
         steps["weekly_scoring_plus_delivery"] = {
             "wall_s": round(steps["scoring"]["wall_s"] + steps["delivery"]["wall_s"], 2),
