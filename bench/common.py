@@ -151,10 +151,10 @@ class SandboxServer:
     """The sandbox Slate (web service + SFTP) served by a separate process, so its memory is not the client's.
 
     Started with ``python bench/serve_sandbox.py DIR WEB_PORT SFTP_PORT`` (no background importer: delivered files
-    stay where the delivery put them). ``connections`` holds the ``AIRFLOW_CONN_SLATE_*`` JSON strings it printed.
+    stay where the delivery put them); ``sftp_only`` serves SFTP alone (the delivery's server, without the tables). ``connections`` holds the ``AIRFLOW_CONN_SLATE_*`` JSON strings it printed.
     """
 
-    def __init__(self, data_dir: Path, log_path: Path, timeout: float = 900.0) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, timeout: float = 900.0, sftp_only: bool = False) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.web_port, self.sftp_port = free_port(), free_port()
@@ -162,7 +162,14 @@ class SandboxServer:
         started = time.perf_counter()
         self._log = open(log_path, "w")  # noqa: SIM115 (kept open for the server's lifetime)
         self.proc = subprocess.Popen(
-            [PYTHON, str(ROOT / "bench" / "serve_sandbox.py"), str(data_dir), str(self.web_port), str(self.sftp_port)],
+            [
+                PYTHON,
+                str(ROOT / "bench" / "serve_sandbox.py"),
+                str(data_dir),
+                str(self.web_port),
+                str(self.sftp_port),
+                *(["--sftp-only"] if sftp_only else []),
+            ],
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=child_env(),

@@ -433,7 +433,7 @@ def bench_size(
         steps[name] = {"skipped": reason} if reason else _step(name, work, leads, env, name in profile)
 
     def serve(what: str) -> SandboxServer:
-        server = SandboxServer(data_dir, work / "logs" / f"server_{what}.log")
+        server = SandboxServer(data_dir, work / "logs" / f"server_{what}.log", sftp_only=what == "delivery")
         steps["server"][f"start_s_{what}"] = server.start_seconds
         return server
 
