@@ -246,8 +246,9 @@ def step_scoring(work: Path) -> dict[str, Any]:
     as_of = pd.Timestamp(week.end)
     champion_s: dict[str, float] = {}
 
-    def load() -> Any:  # in the task's background thread; timed on its own
+    def load() -> Any:  # in the task's background thread (with its imports, as the task); timed on its own
         t0, c0 = time.perf_counter(), time.thread_time()
+
         out = load_champion(model_settings)
         champion_s.update(wall=round(time.perf_counter() - t0, 2), thread_cpu=round(time.thread_time() - c0, 2))
         return out

@@ -55,7 +55,6 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
     import pandas as pd
 
     from leadscore.data.store import ExtractStore
-    from leadscore.model.registry import champion_for_week
     from leadscore.scoring.files import previous_manifest, read_scores, write_score_files
     from leadscore.scoring.safety import check_delivery_safety
     from leadscore.scoring.score import score_leads
@@ -66,7 +65,7 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
     as_of = pd.Timestamp(interval.end)
     # A model that fails to load stops the run before anything is written (never deliver from it).
     champion, leads, features = week_inputs(
-        store, as_of, settings.lookback_days, lambda: champion_for_week(settings, interval.end)
+        store, as_of, settings.lookback_days, lambda: _week_champion(settings, interval.end)
     )
     selected = select_leads(features, leads, as_of, settings.lookback_days)
     scores = score_leads(champion.model, selected, champion.version, interval.end_date, settings)
@@ -100,6 +99,14 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
         "scored %d leads as of %s with %s: %s", len(scores), summary["scored_on"], champion.version, summary["tiers"]
     )
     return summary
+
+
+def _week_champion(settings: Settings, week_end: Any) -> Any:
+    """``model.registry.champion_for_week``, imported here: scikit-learn, lifelines and MLflow then load in the
+    champion's thread (seconds of one core) while the extracts are read."""
+    from leadscore.model.registry import champion_for_week
+
+    return champion_for_week(settings, week_end)
 
 
 def week_inputs(
