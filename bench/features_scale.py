@@ -116,9 +116,32 @@ def features(work: Path) -> dict:
     }
 
 
+def collect(works: list[Path]) -> Path:
+    """Write the ``features_scale`` result (``bench/results[/full]/features_scale.json``) from each WORK's
+    ``features_prepare.json`` and ``features_<n>.json``; returns the path written."""
+    from bench.common import write_result
+
+    sizes = {}
+    for work in works:
+        n = int(work.name.removeprefix("leads_"))
+        got = json.loads(next(work.glob("features_1*.json")).read_text())
+        sizes[str(n)] = {**json.loads((work / "features_prepare.json").read_text()), **got}
+    top = max(sizes, key=int)
+    m = sizes[top]
+    summary = (
+        f"{int(top):,} leads: features_as_of over {m['open_leads']:,} open leads from {m['interaction_rows']:,} "
+        f"stored interactions {m['features_wall_s']:.1f} s wall / {m['features_cpu_s']:.1f} s CPU / "
+        f"{m['peak_rss_mib'] / 1024:.2f} GiB peak"
+    )
+    return write_result("features_scale", {"notes": [__doc__.split("\n\n")[1]], "sizes": sizes}, summary)
+
+
 def main(argv: list[str]) -> int:
-    """``prepare WORK`` or ``features WORK [--profile FILE]``; prints one JSON line."""
+    """``prepare WORK``, ``features WORK [--profile FILE]`` (one JSON line) or ``collect WORK...``."""
     what, work = argv[0], Path(argv[1])
+    if what == "collect":
+        collect([Path(a) for a in argv[1:]])
+        return 0
     if what == "prepare":
         print(json.dumps(prepare(work)))
         return 0
