@@ -444,7 +444,7 @@ def bench_size(
 
     def run_served(name: str) -> None:
         """Run ``name`` with the sandbox server up (not started when the step is reused from its log)."""
-        if reuse_data and _logged_step(work, name) is not None:
+        if reuse_data and name in DATA_STEPS and _logged_step(work, name) is not None:
             run(name)
             return
         with serve(name) as server:
