@@ -184,8 +184,8 @@ class _EventIndex:
 
     def __init__(self, events: EventArrays, n_persons: int) -> None:
         chan, ping_url = self._channels(events)
-        code = events.code
-        occ = events.occurred_us
+        code, occ = events.code, events.occurred_us
+        del events  # the caller passes the arrays inline: each is freed as soon as it is used
 
         # Exact strict "before" needs a unit that divides every event time; then for a query time q,
         # `event < q` <=> `event_units < ceil(q / unit)`. Slate datetimes are whole seconds.
@@ -207,7 +207,7 @@ class _EventIndex:
             )
         self.code_shift = self.time_bits + _CHANNEL_BITS
         plain = (code.astype(np.int64) << self.time_bits) | t
-        del t
+        del t, code
         is_ping = ping_url > -2
         self.first_url_keys = _first_keys(plain[is_ping], ping_url[is_ping], self.time_bits)
         del is_ping, ping_url
@@ -347,11 +347,9 @@ def features_at(
     needed = np.zeros(len(lead_index), dtype=bool)
     needed[pcode] = True
     try:
-        events = read_events(interactions, leads["person_guid"], _DETAIL_KINDS, wanted=needed)
+        ev = _EventIndex(read_events(interactions, leads["person_guid"], _DETAIL_KINDS, wanted=needed), len(lead_index))
     except EventReadError as err:
         raise FeatureInputError(str(err)) from err
-    ev = _EventIndex(events, len(lead_index))
-    del events
 
     # Sorted queries let searchsorted reuse its bounds (about 25x faster than random order at 10M points).
     q_hi = ev.query_keys(pcode, as_of)
