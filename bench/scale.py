@@ -222,7 +222,6 @@ def step_scoring(work: Path) -> dict[str, Any]:
     import pandas as pd
 
     from leadscore.data.store import ExtractStore
-    from leadscore.model.registry import load_champion
     from leadscore.scoring.files import write_score_files
     from leadscore.scoring.score import score_leads
     from leadscore.scoring.select import select_leads
