@@ -247,6 +247,7 @@ def step_scoring(work: Path) -> dict[str, Any]:
 
     def load() -> Any:  # in the task's background thread (with its imports, as the task); timed on its own
         t0, c0 = time.perf_counter(), time.thread_time()
+        from leadscore.model.registry import load_champion  # imported in the thread, as the task does
 
         out = load_champion(model_settings)
         champion_s.update(wall=round(time.perf_counter() - t0, 2), thread_cpu=round(time.thread_time() - c0, 2))
