@@ -126,6 +126,9 @@ def collect(works: list[Path]) -> Path:
         n = int(work.name.removeprefix("leads_"))
         got = json.loads(next(work.glob("features_1*.json")).read_text())
         sizes[str(n)] = {**json.loads((work / "features_prepare.json").read_text()), **got}
+        old = work / "features_old_1m.json"  # the pre-DuckDB path on the same store (store.read_all + the frame)
+        if old.exists():
+            sizes[str(n)]["before_store_read_all_then_frame"] = json.loads(old.read_text())
     top = max(sizes, key=int)
     m = sizes[top]
     summary = (

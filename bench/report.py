@@ -117,8 +117,9 @@ def _phase_lines(r: dict[str, Any], sizes: list[str]) -> list[str]:
     return out
 
 
-def scale_plot(r: dict[str, Any], path: Path) -> Path:
-    """Draw wall time and peak RSS against leads (log-log) for every measured step; returns the PNG written."""
+def scale_plot(r: dict[str, Any], path: Path, feats: dict[str, Any] | None = None) -> Path:
+    """Draw wall time and peak RSS against leads (log-log) for every measured step (and, from ``feats``, the feature
+    path alone with its CPU time and the path it replaced); returns the PNG written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,12 +141,32 @@ def scale_plot(r: dict[str, Any], path: Path) -> Path:
         name = label.strip("*")
         ax_t.plot(xs, [p[1]["wall_s"] for p in pts], marker="o", label=name, **style)
         ax_m.plot(xs, [p[1]["peak_rss_mib"] / 1024 for p in pts], marker="o", label=name, **style)
+    if feats:
+        fs = sorted(feats["sizes"], key=int)
+        xs = [int(n) for n in fs]
+        m = [feats["sizes"][n] for n in fs]
+        ax_t.plot(xs, [v["features_wall_s"] for v in m], marker="s", color="tab:green", label="features_as_of (wall)")
+        ax_t.plot(xs, [v["features_cpu_s"] for v in m], marker="s", ls=":", color="tab:green", label="features (CPU)")
+        ax_m.plot(xs, [v["peak_rss_mib"] / 1024 for v in m], marker="s", color="tab:green", label="features_as_of")
+        old = [
+            (int(n), feats["sizes"][n]["before_store_read_all_then_frame"])
+            for n in fs
+            if "before_store_read_all_then_frame" in feats["sizes"][n]
+        ]
+        if old:
+            ax_t.plot([o[0] for o in old], [o[1]["cpu_s"] for o in old], "x", color="tab:red", label="before (CPU)")
+            ax_m.plot(
+                [o[0] for o in old], [o[1]["peak_rss_mib"] / 1024 for o in old], "x", color="tab:red", label="before"
+            )
     goals = r.get("goals", {})
     if goals.get("weekly_scoring_plus_delivery_s"):
         ax_t.axhline(goals["weekly_scoring_plus_delivery_s"], color="red", linestyle="--", label="weekly goal")
     if goals.get("weekly_peak_mib"):
         ax_m.axhline(goals["weekly_peak_mib"] / 1024, color="red", linestyle="--", label="weekly goal")
-    for ax, title in ((ax_t, "wall time after imports (s)"), (ax_m, "peak RSS of the step (GiB)")):
+    for ax, title in (
+        (ax_t, "time after imports (s): wall solid, CPU dotted, x = before (CPU)"),
+        (ax_m, "peak RSS of the step (GiB)"),
+    ):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("leads")
@@ -165,7 +186,7 @@ def scale_plot(r: dict[str, Any], path: Path) -> Path:
 README_START, README_END = "<!-- scale-table:start (bench/report.py --readme) -->", "<!-- scale-table:end -->"
 
 
-def write_readme_scale(r: dict[str, Any], readme: Path) -> None:
+def write_readme_scale(r: dict[str, Any], readme: Path, feats: dict[str, Any] | None = None) -> None:
     """Replace the README's scale table (between the markers) by the one rendered from ``r``.
 
     Raises:
@@ -176,7 +197,7 @@ def write_readme_scale(r: dict[str, Any], readme: Path) -> None:
         raise ValueError(f"{readme} lacks the markers {README_START!r} ... {README_END!r} around the scale table")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    block = "\n".join(scale_table(r))
+    block = "\n".join(scale_table(r) + (["", *features_table(feats)] if feats else []))
     readme.write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}")
 
 
@@ -195,6 +216,12 @@ def features_table(r: dict[str, Any]) -> list[str]:
             f"| {int(n):,} | {m['open_leads']:,} | {m['interaction_rows']:,} | {m['features_wall_s']:.1f} s | "
             f"{m['features_cpu_s']:.1f} s | {m['peak_rss_mib'] / 1024:.2f} GiB |"
         )
+        old = m.get("before_store_read_all_then_frame")
+        if old:
+            lines.append(
+                f"| {int(n):,}, before (read_all + frame) | {old['open_leads']:,} | | {old['wall_s']:.1f} s | "
+                f"{old['cpu_s']:.1f} s | {old['peak_rss_mib'] / 1024:.2f} GiB |"
+            )
     return lines
 
 
@@ -242,11 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="report.py", description=__doc__.split("\n")[0])
     p.add_argument("--readme", action="store_true", help="rewrite the README's scale table from the scale result")
     a = p.parse_args(argv)
-    scale = _load("scale")
+    scale, feats = _load("scale"), _load("features_scale")
     if scale:
-        print(f"scale curves: {scale_plot(scale, RESULTS_DIR / 'scale_curves.png').relative_to(ROOT)}")
+        print(f"scale curves: {scale_plot(scale, RESULTS_DIR / 'scale_curves.png', feats).relative_to(ROOT)}")
         if a.readme:
-            write_readme_scale(scale, ROOT / "README.md")
+            write_readme_scale(scale, ROOT / "README.md", feats)
     out: list[str] = ["## Benchmarks", ""]
     feats = _load("features_scale")
     if feats:
