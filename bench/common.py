@@ -22,6 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
+# The full configuration's results are committed (they back the README's tables); the small one's are not.
+FULL_RESULTS_DIR = RESULTS_DIR / "full"
 PYTHON = sys.executable
 
 
@@ -82,13 +84,18 @@ def proc_peak_rss_mb(pid: int) -> float | None:
 def write_result(name: str, result: dict[str, Any], summary: str) -> Path:
     """Write ``bench/results/<name>.json`` (with the machine facts) and print the one-line summary.
 
+    Under ``BENCH_FULL=1`` the same JSON also goes to ``bench/results/full/<name>.json``, the committed results that
+    ``bench/report.py`` renders into the README.
+
     Returns:
-        The path written.
+        The path written (the full one under ``BENCH_FULL=1``).
     """
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
     payload = {"benchmark": name, "machine": machine(), "summary": summary, **result}
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    text = json.dumps(payload, indent=2, default=str) + "\n"
+    for folder in (RESULTS_DIR, *([FULL_RESULTS_DIR] if full_mode() else [])):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.json"
+        path.write_text(text)
     print(f"{name}: {summary}  -> {path.relative_to(ROOT)}", flush=True)
     return path
 
@@ -144,10 +151,10 @@ class SandboxServer:
     """The sandbox Slate (web service + SFTP) served by a separate process, so its memory is not the client's.
 
     Started with ``python bench/serve_sandbox.py DIR WEB_PORT SFTP_PORT`` (no background importer: delivered files
-    stay where the delivery put them). ``connections`` holds the ``AIRFLOW_CONN_SLATE_*`` JSON strings it printed.
+    stay where the delivery put them); ``sftp_only`` serves SFTP alone (the delivery's server, without the tables). ``connections`` holds the ``AIRFLOW_CONN_SLATE_*`` JSON strings it printed.
     """
 
-    def __init__(self, data_dir: Path, log_path: Path, timeout: float = 900.0) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, timeout: float = 900.0, sftp_only: bool = False) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.web_port, self.sftp_port = free_port(), free_port()
@@ -155,7 +162,14 @@ class SandboxServer:
         started = time.perf_counter()
         self._log = open(log_path, "w")  # noqa: SIM115 (kept open for the server's lifetime)
         self.proc = subprocess.Popen(
-            [PYTHON, str(ROOT / "bench" / "serve_sandbox.py"), str(data_dir), str(self.web_port), str(self.sftp_port)],
+            [
+                PYTHON,
+                str(ROOT / "bench" / "serve_sandbox.py"),
+                str(data_dir),
+                str(self.web_port),
+                str(self.sftp_port),
+                *(["--sftp-only"] if sftp_only else []),
+            ],
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=child_env(),
@@ -230,13 +244,19 @@ class DirectClient:
             pd.read_parquet(data_dir / "leads.parquet"), pd.read_parquet(data_dir / "interactions.parquet")
         )
 
-    def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0) -> Any:
+    @staticmethod
+    def _utc_only(timezone: str) -> None:
+        if timezone not in ("UTC", "Etc/UTC"):
+            raise BenchError(f"DirectClient serves tables built in UTC, not {timezone}; unset LEADSCORE_SLATE_TIMEZONE")
+
+    def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0, timezone: str = "UTC") -> Any:
         import numpy as np
         import pandas as pd
         import pyarrow as pa
 
         from leadscore.slate.client import FetchResult
 
+        self._utc_only(timezone)
         started = time.monotonic()
         table = self.tables[spec.name]
         since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
@@ -247,7 +267,7 @@ class DirectClient:
         frame = frame.astype("str")
         return FetchResult(spec.name, frame, 1, len(frame), 0, time.monotonic() - started)
 
-    def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000) -> Any:
+    def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000, timezone: str = "UTC") -> Any:
         """Yield ``slate.client.Page`` objects of at most ``page_size`` rows (dicts of strings, NULLs as None)."""
         import numpy as np
         import pandas as pd
@@ -255,6 +275,7 @@ class DirectClient:
 
         from leadscore.slate.client import Page
 
+        self._utc_only(timezone)
         table = self.tables[spec.name]
         since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
         until_us = int(pd.Timestamp(until).value // 1000)

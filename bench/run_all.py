@@ -29,7 +29,7 @@ def plan(full: bool) -> list[tuple[str, list[str]]]:
             ("quality", [str(bench / "quality.py"), "--seeds", "7", "--no-anticipation-check"]),
             ("scale", [str(bench / "scale.py"), "--leads", "100000"]),
         ]
-    profile = ["--profile", "training", "scoring"] if importlib.util.find_spec("pyinstrument") else []
+    profile = ["--profile", "training", "scoring", "delivery"] if importlib.util.find_spec("pyinstrument") else []
     return [
         ("parse_time", [str(bench / "parse_time.py"), "--repeat", "5"]),
         ("quality", [str(bench / "quality.py"), "--seeds", "7", "8", "9"]),

@@ -48,6 +48,7 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
     """
     import pandas as pd
 
+    from leadscore.data.events import stored_interactions
     from leadscore.data.store import ExtractStore
     from leadscore.model.training_set import build_landmarks, time_split
     from leadscore.tasks.ceiling import attach_truth, sandbox_truth
@@ -59,7 +60,7 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
     cutoff = min(pd.Timestamp(as_of), pd.Timestamp(latest)) if as_of else pd.Timestamp(latest)
     # Only what was known at the cutoff: a re-run of a past training sees the rows that training saw.
     leads = store.read_all("leads", as_of=cutoff)
-    interactions = store.read_all("interactions", sort=False, as_of=cutoff)  # row order is irrelevant to features
+    interactions = stored_interactions(store, cutoff)  # read from the Parquet extracts by features_at (data.events)
     rows = build_landmarks(
         leads, interactions, cutoff, settings.landmark_days, settings.training_window_days, settings.horizon_days
     )
@@ -160,13 +161,14 @@ def scoring_pool(settings: Settings, as_of: Any) -> Any:
     """The leads a weekly run would score at ``as_of`` (open, recent, not test, not opted out), with features."""
     import pandas as pd
 
+    from leadscore.data.events import stored_interactions
     from leadscore.data.features import features_as_of
     from leadscore.data.store import ExtractStore
     from leadscore.scoring.select import select_leads
 
     store = ExtractStore(settings.extracts_dir)
     leads = store.read_all("leads", as_of=as_of)
-    features = features_as_of(leads, store.read_all("interactions", sort=False, as_of=as_of), pd.Timestamp(as_of))
+    features = features_as_of(leads, stored_interactions(store, as_of), pd.Timestamp(as_of))
     return select_leads(features, leads, pd.Timestamp(as_of), settings.lookback_days)
 
 
