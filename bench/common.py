@@ -214,6 +214,12 @@ def api_config_from_env() -> Any:
     )
 
 
+def _require_utc(timezone: str) -> None:
+    """DirectClient's tables hold UTC stamps; an instance zone would need them built in its wall time."""
+    if timezone != "UTC":
+        raise ValueError(f"DirectClient serves UTC stamps only; the settings ask for instance time zone {timezone!r}")
+
+
 class DirectClient:
     """Answers ``fetch_all`` from the sandbox's own query tables in-process: the extract without HTTP and JSON.
 
@@ -230,13 +236,14 @@ class DirectClient:
             pd.read_parquet(data_dir / "leads.parquet"), pd.read_parquet(data_dir / "interactions.parquet")
         )
 
-    def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0) -> Any:
+    def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0, timezone: str = "UTC") -> Any:
         import numpy as np
         import pandas as pd
         import pyarrow as pa
 
         from leadscore.slate.client import FetchResult
 
+        _require_utc(timezone)
         started = time.monotonic()
         table = self.tables[spec.name]
         since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
@@ -247,7 +254,7 @@ class DirectClient:
         frame = frame.astype("str")
         return FetchResult(spec.name, frame, 1, len(frame), 0, time.monotonic() - started)
 
-    def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000) -> Any:
+    def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000, timezone: str = "UTC") -> Any:
         """Yield ``slate.client.Page`` objects of at most ``page_size`` rows (dicts of strings, NULLs as None)."""
         import numpy as np
         import pandas as pd
@@ -255,6 +262,7 @@ class DirectClient:
 
         from leadscore.slate.client import Page
 
+        _require_utc(timezone)
         table = self.tables[spec.name]
         since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
         until_us = int(pd.Timestamp(until).value // 1000)

@@ -48,7 +48,7 @@ import pandas as pd
 
 from bench.common import load_average, write_result
 
-MODELS = ("cox", "logistic", "hgb", "lgbm", "ceiling")
+MODELS = ("cox", "logistic", "hgb", "lgbm", "blend", "ceiling")
 EXTRA = ("ceiling_without_z", "hgb_oracle_z", "naive_as_deployed", "naive_leaky_eval", "naive_conditional")
 SEGMENTS = ("all", "0-7", "8-30", "31-90", "91+")
 COUNT_BINS = (-0.5, 0.5, 2.5, 5.5, 10.5, np.inf)  # 0, 1-2, 3-5, 6-10, 11+

@@ -87,12 +87,15 @@ def scale_table(r: dict[str, Any]) -> list[str]:
 
 def quality_table(q: dict[str, Any]) -> list[str]:
     med = q["median_over_seeds"]
+    # the committed figures from before issue 14's blend and features (bench/results/quality_before.json)
+    before = (_load("quality_before") or {}).get("median_over_seeds", {})
     lines = [
         f"Quality, median over seeds {q['seeds']} at {q['leads']:,} leads ({_machine(q['machine'])}); holdout AUC / "
-        "log loss, ratio to the ceiling in brackets:",
+        "log loss, ratio to the ceiling in brackets; before: the ratios at seeds 7/8/9 before the blend and the "
+        "new features:",
         "",
-        "| model | all | 0-7 days | 8-30 | 31-90 | 91+ |",
-        "|---|---|---|---|---|---|",
+        "| model | all | 0-7 days | 8-30 | 31-90 | 91+ | before (all) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for model in med:
         cells = []
@@ -105,6 +108,8 @@ def quality_table(q: dict[str, Any]) -> list[str]:
             if "auc_ratio" in m:
                 text += f" ({m['auc_ratio']:.3f} / {m['log_loss_ratio']:.3f})"
             cells.append(text)
+        b = before.get(model, {}).get("all", {})
+        cells.append(f"{b['auc_ratio']:.3f} / {b['log_loss_ratio']:.3f}" if "auc_ratio" in b else "-")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
 
