@@ -3,7 +3,7 @@
 Per seed (default sandbox size, 20,000 leads): generate -> the sandbox's own query tables -> validate, quarantine,
 clean and store through ``extract_interval`` (in-process, no HTTP: the rows and strings are what the web service would
 serve; the HTTP path is measured in scale.py) -> build_landmarks + attach_truth + time_split (as of the sandbox's end)
--> train_and_evaluate. Reported per model (cox, logistic, hgb, lgbm, blend, the ceiling), overall and by lead-age bucket, and the
+-> train_and_evaluate. Reported per model (cox, logistic, hgb, lgbm, the ceiling), overall and by lead-age bucket, and the
 median over seeds of the ratios model AUC / ceiling AUC and model log loss / ceiling log loss.
 
 How much of the gap is information no model can observe (method): the ceiling knows each lead's latent interest z
@@ -48,7 +48,7 @@ import pandas as pd
 
 from bench.common import load_average, write_result
 
-MODELS = ("cox", "logistic", "hgb", "lgbm", "blend", "ceiling")
+MODELS = ("cox", "logistic", "hgb", "lgbm", "ceiling")
 EXTRA = ("ceiling_without_z", "hgb_oracle_z", "naive_as_deployed", "naive_leaky_eval", "naive_conditional")
 SEGMENTS = ("all", "0-7", "8-30", "31-90", "91+")
 COUNT_BINS = (-0.5, 0.5, 2.5, 5.5, 10.5, np.inf)  # 0, 1-2, 3-5, 6-10, 11+

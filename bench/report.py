@@ -87,12 +87,12 @@ def scale_table(r: dict[str, Any]) -> list[str]:
 
 def quality_table(q: dict[str, Any]) -> list[str]:
     med = q["median_over_seeds"]
-    # the committed figures from before issue 14's blend and features (bench/results/quality_before.json)
+    # the committed 3-seed figures of the issue-14 baseline, commit 12c7a94 (bench/results/quality_before.json)
     before = (_load("quality_before") or {}).get("median_over_seeds", {})
     lines = [
         f"Quality, median over seeds {q['seeds']} at {q['leads']:,} leads ({_machine(q['machine'])}); holdout AUC / "
-        "log loss, ratio to the ceiling in brackets; before: the ratios at seeds 7/8/9 before the blend and the "
-        "new features:",
+        "log loss, ratio to the ceiling in brackets; before: the ratios (median of seeds 7/8/9) of the baseline "
+        "commit 12c7a94:",
         "",
         "| model | all | 0-7 days | 8-30 | 31-90 | 91+ | before (all) |",
         "|---|---|---|---|---|---|---|",

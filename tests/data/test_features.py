@@ -145,9 +145,6 @@ def test_every_feature_hand_computed():
         "activity_walkin": 1.0,
         "events_registered": 2.0,
         "events_attended": 1.0,
-        "events_noshow": 1.0,
-        "event_attendance_rate": 0.5,  # 1 attended of 1 attended + 1 no-show
-        "engagements_per_30d": 18 / 40 * 30,  # 2 opens, 1 click, 7 pings, 5 activities, 2 registrations, 1 attended
         "college_missing": 0,
         "no_email_sent": 0,
         "never_engaged": 0,
@@ -162,29 +159,6 @@ def test_every_feature_hand_computed():
     assert other["college"] == "Unknown" and other["college_missing"] == 1
     assert other["email_open"] == 1 and other["email_sent"] == 0
     assert other["email_open_rate"] == 0 and other["no_email_sent"] == 1
-
-
-def test_no_shows_attendance_and_engagement_per_month():
-    leads = make_leads(
-        [{"person_guid": "b", "origin_date": T0 - 20 * DAY}, {"person_guid": "c", "origin_date": T0 - DAY / 4}]
-    )
-    inter = make_interactions(
-        [
-            ("b", "ping", "/apply", T0 - 8 * DAY),
-            ("b", "ping", "/programs/art", T0 - DAY),
-            ("b", "ping", "/apply/now", T0 - SEC),
-            ("b", "ping", "/apply", T0),  # at as_of: not before
-            ("b", "event_noshow", "Webinar", T0 - 2 * DAY),  # no-show without attendance: rate 0, not engagement
-            ("b", "event_cancelled", "Fair", T0 - 2 * DAY),  # neither attended nor a no-show
-            ("c", "email_open", "m", T0 - 3600 * SEC),
-        ]
-    )
-    b = one(leads, inter, "b", T0)
-    assert b["events_noshow"] == 1.0 and b["event_attendance_rate"] == 0.0
-    assert b["engagements_per_30d"] == 3 / 20 * 30
-    c = one(leads, inter, "c", T0)
-    assert c["days_as_lead"] == 0.25 and c["engagements_per_30d"] == 30.0  # younger than a day counts as one day
-    assert c["events_noshow"] == 0.0 and c["event_attendance_rate"] == 0.0  # no event
 
 
 def test_output_columns_and_dtypes():
@@ -383,10 +357,6 @@ def naive(points: pd.DataFrame, leads: pd.DataFrame, inter: pd.DataFrame) -> pd.
             r["ping_" + kind] = float((page == kind).sum())
         r["email_open_rate"] = r["email_open"] / sent if sent else 0.0
         r["email_click_rate"] = r["email_click"] / sent if sent else 0.0
-        r["events_noshow"] = float((k == "event_noshow").sum())
-        outcomes = r["events_attended"] + r["events_noshow"]
-        r["event_attendance_rate"] = r["events_attended"] / outcomes if outcomes else 0.0
-        r["engagements_per_30d"] = len(eng) / max(days_as_lead, 1.0) * 30
         out.append(r)
     return pd.DataFrame(out)
 

@@ -15,7 +15,7 @@ from leadscore.model.lead_model import LeadModel, ModelSignatureError
 COLS = list(FEATURE_COLUMNS)
 
 
-@pytest.mark.parametrize("kind", ["cox", "logistic", "hgb", "lgbm", "blend"])
+@pytest.mark.parametrize("kind", ["cox", "logistic", "hgb", "lgbm"])
 def test_every_candidate_predicts_and_explains(trained, training_set, kind):
     model: LeadModel = trained.candidates[kind]
     x = training_set.rows[COLS].iloc[:300]

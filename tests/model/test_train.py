@@ -14,9 +14,9 @@ from tests.model.synthetic import make_thin_history
 
 def test_result_holds_candidates_ceiling_buckets_and_plots(trained):
     models = set(trained.evaluation.index.get_level_values("model"))
-    assert models == {"cox", "logistic", "hgb", "lgbm", "blend", "ceiling"}
+    assert models == {"cox", "logistic", "hgb", "lgbm", "ceiling"}
     assert set(trained.evaluation.index.get_level_values("segment")) == {"all", "0-7", "8-30", "31-90", "91+"}
-    assert trained.chosen in {"cox", "logistic", "hgb", "lgbm", "blend"} and trained.model.kind == trained.chosen
+    assert trained.chosen in {"cox", "logistic", "hgb", "lgbm"} and trained.model.kind == trained.chosen
     assert trained.skipped == {}
     # The candidates learn something real, and none beats the truth by more than noise.
     assert trained.overall("cox")["auc"] > 0.75
@@ -31,15 +31,6 @@ def test_choice_prefers_cox_within_tolerance():
     overall = {"cox": {"log_loss": 0.201}, "logistic": {"log_loss": 0.2}, "hgb": {"log_loss": 0.25}}
     assert choose_champion(overall, 0.002) == "cox"
     assert choose_champion(overall, 0.0005) == "logistic"
-
-
-def test_the_blend_carries_the_survival_preference_when_it_beats_cox_by_the_recalibration_gain():
-    overall = {"cox": {"log_loss": 0.201}, "lgbm": {"log_loss": 0.2}, "blend": {"log_loss": 0.2008}}
-    assert choose_champion(overall, 0.002, 0.0005) == "cox"  # 0.0002 better: not worth the blend
-    overall["blend"]["log_loss"] = 0.1990
-    assert choose_champion(overall, 0.002, 0.0005) == "blend"
-    overall["lgbm"]["log_loss"] = 0.195
-    assert choose_champion(overall, 0.002, 0.0005) == "lgbm"  # the trees alone are clearly better
 
 
 def test_horizon_mismatch_is_refused(training_set):
@@ -103,7 +94,7 @@ def test_a_library_failure_of_one_candidate_is_a_skipped_reason(training_set, tm
     monkeypatch.setattr(train, "fit_hgb", broken_hgb)
     result = train_and_evaluate(training_set, Settings(), out_dir=tmp_path)
     assert result.skipped == {"hgb": "fit on the training block: LinAlgError from numpy: Singular matrix"}
-    assert set(result.candidates) == {"cox", "logistic", "lgbm", "blend"}
+    assert set(result.candidates) == {"cox", "logistic", "lgbm"}
 
 
 # --- refit before registering (issue 14) -----------------------------------------------------------------------
@@ -123,14 +114,3 @@ def test_the_served_model_is_refitted_on_every_row_whose_label_is_observed(train
     assert served["params"] == trained.params[trained.chosen]
     x = trained.holdout[list(FEATURE_COLUMNS)]
     assert not np.allclose(trained.model.predict_proba(x), block.predict_proba(x))
-
-
-def test_a_chosen_blend_refits_both_parts_and_keeps_its_stack(trained, training_set):
-    from leadscore.model.train import refit_chosen
-
-    served, info = refit_chosen(training_set, trained.candidates["blend"], trained.params["blend"])
-    assert served.kind == "blend" and set(served.impl.parts) == {"cox", "lgbm"}
-    assert served.impl.stack == trained.candidates["blend"].impl.stack
-    assert info["rows"] > int(training_set.train_mask.sum())
-    assert served.impl.parts["cox"].penalizer == trained.params["blend"]["cox.penalizer"]
-    assert served.impl.parts["lgbm"].rounds == trained.params["blend"]["lgbm.rounds"]

@@ -313,9 +313,7 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
         registration or attendance (days_as_lead when there is none, see never_engaged); distinct_urls counts
         distinct non-missing ping URLs; ping_<kind> by ping_page_kind; activity_<code> by ACTIVITY_CODES (an
         unknown activity code still counts as engagement); opted_out = any email_optout; college "Unknown" when
-        missing or blank (see college_missing); source as given. events_noshow counts event no-shows;
-        event_attendance_rate = attended / (attended + no-shows) (0 when neither); engagements_per_30d = engagement
-        events (as for days_since_last_engagement) / max(1, days_as_lead) x 30.
+        missing or blank (see college_missing); source as given.
     Raises:
         FeatureInputError: a required column is missing, a point names a person not in ``leads``, ``leads`` repeats a
             person, a timestamp or source is missing, or an interaction kind is unknown.
@@ -372,7 +370,6 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
     for name in ("email_sent", "email_open", "email_click", "pings"):
         col[name + "_30d"] = ev.count(counts[name], hi, win)[inverse]
     optouts = ev.count(("email_optout",), hi, lo)[inverse]
-    col["events_noshow"] = ev.count(("event_noshow",), hi, lo)[inverse]
 
     q_hi_plain = q_hi >> _CHANNEL_BITS
     q_lo_plain = q_lo >> _CHANNEL_BITS
@@ -389,7 +386,6 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
     np.cumsum(eng_mask, out=eng[1:])
     n_before = eng[hi]
     engaged_s = n_before > eng[lo]
-    engagements = (n_before - eng[lo]).astype(np.float64)[inverse]
     eng_units = (ev.keys[eng_mask] >> _CHANNEL_BITS) & ((1 << ev.time_bits) - 1)
     del eng_mask
     last_us = np.zeros(n, dtype=np.int64)
@@ -403,13 +399,9 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
     del ev, eng, eng_units, hi, lo, win, q_hi, q_lo, q_win, q_hi_plain, q_lo_plain, code_s, last_us, n_before
 
     sent = col["email_sent"]
-    outcomes = col["events_attended"] + col["events_noshow"]
     with np.errstate(divide="ignore", invalid="ignore"):
         col["email_open_rate"] = np.where(sent > 0, col["email_open"] / sent, 0.0)
         col["email_click_rate"] = np.where(sent > 0, col["email_click"] / sent, 0.0)
-        col["event_attendance_rate"] = np.where(outcomes > 0, col["events_attended"] / outcomes, 0.0)
-    # a lead younger than a day counts as one day old: a first-day burst is not extrapolated to a month
-    col["engagements_per_30d"] = engagements / np.maximum(days_as_lead, 1.0) * WINDOW_DAYS
 
     college = leads["college"].take(pcode).reset_index(drop=True).astype("str")
     college_missing = (college.isna() | (college.str.strip() == "")).to_numpy(dtype=bool, na_value=True)

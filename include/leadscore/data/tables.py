@@ -53,9 +53,6 @@ FEATURE_NUMERIC: tuple[str, ...] = (
     "activity_walkin",
     "events_registered",
     "events_attended",
-    "events_noshow",  # registered events the lead did not attend (no-shows; cancellations are not counted)
-    "event_attendance_rate",  # attended / (attended + no-shows); 0 when neither
-    "engagements_per_30d",  # opens, clicks, pings, activities, registrations, attendances per 30 days of lead age
 )
 FEATURE_FLAGS: tuple[str, ...] = ("college_missing", "no_email_sent", "never_engaged", "opted_out")
 FEATURE_CATEGORICAL: tuple[str, ...] = ("source", "college")

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.tables import FEATURE_COLUMNS
-from leadscore.model.blend import BlendModel
 from leadscore.model.boosting import LGBMModel
 from leadscore.model.calibrate import Calibrator
 from leadscore.model.challengers import HGBModel, LogisticModel
@@ -19,7 +18,7 @@ from leadscore.model.preprocess import ModelSignatureError, check_feature_frame
 
 __all__ = ["KINDS", "InvalidProbabilityError", "LeadModel", "ModelSignatureError"]
 
-KINDS = ("cox", "logistic", "hgb", "lgbm", "blend")
+KINDS = ("cox", "logistic", "hgb", "lgbm")
 REFERENCE_SAMPLE = 10_000
 
 
@@ -28,11 +27,11 @@ class LeadModel:
     """A fitted lead-propensity model (picklable).
 
     Attributes:
-        kind: "cox" | "logistic" | "hgb" | "lgbm" | "blend".
+        kind: "cox" | "logistic" | "hgb" | "lgbm".
         horizon_days: H of the probability it predicts.
         feature_columns: the input columns, ``list(FEATURE_COLUMNS)``.
         reference_scores: sorted sample (at most 10,000) of training-block probabilities, for percentiles.
-        impl: the fitted candidate (CoxModel, LogisticModel, HGBModel, LGBMModel or BlendModel).
+        impl: the fitted candidate (CoxModel, LogisticModel, HGBModel or LGBMModel).
         calibrator: the recalibration fitted on the holdout block, or None (the candidate's own probabilities).
         trained_on: the window and counts of the rows the model was fitted on (``train.refit_chosen`` fills it).
     """
@@ -41,7 +40,7 @@ class LeadModel:
     horizon_days: int
     feature_columns: list[str]
     reference_scores: np.ndarray
-    impl: CoxModel | LogisticModel | HGBModel | LGBMModel | BlendModel
+    impl: CoxModel | LogisticModel | HGBModel | LGBMModel
     calibrator: Calibrator | None = None
     trained_on: dict[str, Any] = field(default_factory=dict)
 
@@ -49,7 +48,7 @@ class LeadModel:
     def wrap(
         cls,
         kind: str,
-        impl: CoxModel | LogisticModel | HGBModel | LGBMModel | BlendModel,
+        impl: CoxModel | LogisticModel | HGBModel | LGBMModel,
         horizon_days: int,
         training_features: pd.DataFrame,
         seed: int = 0,

@@ -19,7 +19,6 @@ import pandas as pd
 
 from leadscore.data.tables import AGE_COLUMN, FEATURE_COLUMNS
 from leadscore.model import plots
-from leadscore.model.blend import PARTS, BlendModel, cross_fitted_stack, fit_stack, params_of, split_params
 from leadscore.model.boosting import fit_lgbm
 from leadscore.model.calibrate import choose_recalibration
 from leadscore.model.challengers import C_GRID, fit_hgb, fit_logistic
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 
 CEILING = "true_p"
 CANDIDATE_KINDS: tuple[str, ...] = ("cox", "logistic", "hgb", "lgbm")
-BLEND = "blend"  # fitted on the holdout from the cox and lgbm candidates (model.blend), after the others
 DAYS_PER_MONTH = 365.25 / 12
 WHAT_TO_DO = (
     "Train again once more history has accumulated, widen LEADSCORE_TRAINING_WINDOW_DAYS if Slate holds older leads, "
@@ -112,22 +110,11 @@ class TrainingResult:
         return self.evaluation.loc[(name, "all")].to_dict()
 
 
-def choose_champion(
-    overall: dict[str, dict[str, float]], survival_preference: float, blend_min_gain: float = 0.0
-) -> str:
-    """Best holdout log loss wins; the survival-based candidate wins when within ``survival_preference`` of the best.
-
-    The survival-based candidate is the Cox model, or the blend that carries it (its hazard ratios are the Cox
-    part's) when the blend's log loss is lower than the Cox model's by more than ``blend_min_gain`` (the rule a
-    recalibration meets: the blend is the Cox model recalibrated with the boosted trees' help).
-    """
-    loss = {k: v["log_loss"] for k, v in overall.items()}
-    best = min(loss, key=loss.__getitem__)
-    survival = "cox" if "cox" in loss else None
-    if BLEND in loss and (survival is None or loss[BLEND] < loss["cox"] - blend_min_gain):
-        survival = BLEND
-    if survival is not None and loss[survival] <= loss[best] + survival_preference:
-        return survival
+def choose_champion(overall: dict[str, dict[str, float]], survival_preference: float) -> str:
+    """Best holdout log loss wins; the Cox model wins when within ``survival_preference`` of the best."""
+    best = min(overall, key=lambda k: overall[k]["log_loss"])
+    if "cox" in overall and overall["cox"]["log_loss"] <= overall[best]["log_loss"] + survival_preference:
+        return "cox"
     return best
 
 
@@ -206,8 +193,6 @@ def fit_candidate(kind: str, rows: pd.DataFrame, h: int, params: dict[str, Any] 
     if kind == "lgbm":
         fixed = None if params is None else {k: v for k, v in params.items() if k != "rounds"}
         return fit_lgbm(x, label, rows["as_of"], h, params=fixed, rounds=None if params is None else params["rounds"])
-    if kind == BLEND and params is not None:
-        return refit_blend(rows, h, params, prefix)
     raise ValueError(f"unknown candidate kind {kind!r}; expected one of {CANDIDATE_KINDS}")
 
 
@@ -221,51 +206,7 @@ def chosen_params(kind: str, impl: Any) -> dict[str, Any]:
         return {"max_iter": int(impl.clf.max_iter)}
     if kind == "lgbm":
         return {**impl.params, "rounds": int(impl.rounds)}
-    if kind == BLEND:
-        return params_of(impl, {k: chosen_params(k, impl.parts[k]) for k in PARTS})
     raise ValueError(f"unknown candidate kind {kind!r}")
-
-
-def refit_blend(rows: pd.DataFrame, h: int, params: dict[str, Any], prefix: str = "") -> BlendModel:
-    """Refit both parts of a blend with their chosen hyper-parameters; the stack fitted on the holdout is kept.
-
-    Raises:
-        As ``fit_candidate`` for each part.
-    """
-    started = time.perf_counter()
-    part_params, stack = split_params(params)
-    parts = {k: fit_candidate(k, rows, h, part_params[k], prefix) for k in PARTS}
-    return BlendModel(parts, stack, time.perf_counter() - started)
-
-
-def blend_candidate(
-    candidates: dict[str, LeadModel], hold: pd.DataFrame, y: np.ndarray, xt: pd.DataFrame, h: int
-) -> tuple[LeadModel, np.ndarray, dict[str, Any]] | None:
-    """The blend of the fitted cox and lgbm candidates (``model.blend``), fitted on the holdout.
-
-    Returns:
-        (the blend, its cross-fitted holdout probabilities, its recalibration record), or None when a part was not
-        fitted (its reason is in ``skipped`` already).
-    Raises:
-        BlendError: the holdout's time halves cannot fit a blend.
-    """
-    if any(k not in candidates for k in PARTS):
-        log.info("no blend candidate: it needs %s, fitted %s", PARTS, sorted(candidates))
-        return None
-    started = time.perf_counter()
-    parts = {k: candidates[k].impl for k in PARTS}
-    part_p = np.column_stack([parts[k].predict_proba(hold[list(FEATURE_COLUMNS)]) for k in PARTS])
-    p = cross_fitted_stack(y, part_p, hold["as_of"].to_numpy())
-    impl = BlendModel(parts, fit_stack(y, part_p))
-    model = LeadModel.wrap(BLEND, impl, h, xt)
-    impl.fit_seconds = time.perf_counter() - started
-    record = {"method": "stacked", "weight_cox": impl.stack.weight, "log_loss_cross_fitted": _loss(y, p)}
-    return model, p, record
-
-
-def _loss(y: np.ndarray, p: np.ndarray) -> float:
-    q = np.clip(p, 1e-12, 1 - 1e-12)
-    return float(-np.mean(y * np.log(q) + (1 - y) * np.log1p(-q)))
 
 
 def _try(kind: str, what: str, skipped: dict[str, str], action: Callable[[], Any]) -> Any:
@@ -376,12 +317,6 @@ def train_and_evaluate(
         model.calibrator = rec.calibrator
         candidates[kind], scores[kind] = model, rec.p
         recalibration[kind] = {"method": rec.method, **{f"log_loss_{k}": v for k, v in rec.log_loss.items()}}
-    if candidates:
-        started = time.perf_counter()
-        blended = _try(BLEND, "blend on the holdout", skipped, lambda: blend_candidate(candidates, hold, y, xt, h))
-        if blended is not None:
-            candidates[BLEND], scores[BLEND], recalibration[BLEND] = blended
-            seconds[BLEND] = time.perf_counter() - started
     log.info("fit seconds: %s; skipped: %s", seconds, skipped or "none")
     if not candidates:
         info = ts.info.get("train", {}) if isinstance(ts.info, dict) else {}
@@ -398,7 +333,7 @@ def train_and_evaluate(
         scores["ceiling"] = hold[CEILING].to_numpy(dtype=float)
     evaluation = pd.concat({name: evaluate_scores(y, p, age) for name, p in scores.items()}, names=["model"])
     overall = {k: evaluation.loc[(k, "all")].to_dict() for k in candidates}
-    chosen = choose_champion(overall, settings.survival_preference, settings.recalibration_min_gain)
+    chosen = choose_champion(overall, settings.survival_preference)
     log.info("holdout log loss %s; chosen %s", {k: round(v["log_loss"], 5) for k, v in overall.items()}, chosen)
     params = {k: chosen_params(k, m.impl) for k, m in candidates.items()}
     served, refit_info = candidates[chosen], {}

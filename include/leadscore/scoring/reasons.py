@@ -85,9 +85,6 @@ REASON_SPECS: dict[str, ReasonSpec] = {
     "activity_walkin": ReasonSpec(_counted("Walked in to the office", "Walked in {n} times")),
     "events_registered": ReasonSpec(_counted("Registered for 1 event", "Registered for {n} events")),
     "events_attended": ReasonSpec(_counted("Attended 1 event", "Attended {n} events")),
-    "events_noshow": ReasonSpec(_counted("Registered for 1 event and missed it", "Missed {n} registered events")),
-    "event_attendance_rate": ReasonSpec(lambda v: f"Attended {round(float(v) * 100):d}% of registered events"),
-    "engagements_per_30d": ReasonSpec(lambda v: f"Engages {_num(round(float(v), 1))} times a month"),
     "source": ReasonSpec(lambda v: f"Source: {v}", "category"),
     "college": ReasonSpec(lambda v: f"Interested in {v}", "category"),
 }
