@@ -227,12 +227,15 @@ def features_table(r: dict[str, Any]) -> list[str]:
 
 def quality_table(q: dict[str, Any]) -> list[str]:
     med = q["median_over_seeds"]
+    # the committed 3-seed figures of the issue-14 baseline, commit 12c7a94 (bench/results/quality_before.json)
+    before = (_load("quality_before") or {}).get("median_over_seeds", {})
     lines = [
         f"Quality, median over seeds {q['seeds']} at {q['leads']:,} leads ({_machine(q['machine'])}); holdout AUC / "
-        "log loss, ratio to the ceiling in brackets:",
+        "log loss, ratio to the ceiling in brackets; before: the ratios (median of seeds 7/8/9) of the baseline "
+        "commit 12c7a94:",
         "",
-        "| model | all | 0-7 days | 8-30 | 31-90 | 91+ |",
-        "|---|---|---|---|---|---|",
+        "| model | all | 0-7 days | 8-30 | 31-90 | 91+ | before (all) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for model in med:
         cells = []
@@ -245,6 +248,8 @@ def quality_table(q: dict[str, Any]) -> list[str]:
             if "auc_ratio" in m:
                 text += f" ({m['auc_ratio']:.3f} / {m['log_loss_ratio']:.3f})"
             cells.append(text)
+        b = before.get(model, {}).get("all", {})
+        cells.append(f"{b['auc_ratio']:.3f} / {b['log_loss_ratio']:.3f}" if "auc_ratio" in b else "-")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
 
