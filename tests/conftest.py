@@ -18,3 +18,17 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(ROOT / "include"))
 
 pytest_plugins = ["tests.fixtures_sandbox"]
+
+# `make test` runs two pytest-xdist workers with --dist loadgroup. The stack tier (one team stack per session) and the
+# tests that share the pipeline runs of tests/reliability/conftest.py each stay on one worker, so their session
+# fixtures are built once; every other file is its own group, which keeps module fixtures to one build.
+_GROUPS = {"stack": "stack", "reliability": "pipeline", "e2e": "pipeline"}
+
+
+def pytest_collection_modifyitems(config: object, items: list) -> None:
+    import pytest
+
+    for item in items:
+        parts = Path(str(item.path)).relative_to(ROOT / "tests").parts
+        group = _GROUPS.get(parts[0], "/".join(parts)) if len(parts) > 1 else parts[0]
+        item.add_marker(pytest.mark.xdist_group(group))
