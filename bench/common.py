@@ -235,7 +235,7 @@ class DirectClient:
         import pandas as pd
         import pyarrow as pa
 
-        from leadscore.slate.client import FetchResult
+        from leadscore.slate.pages import FetchResult
 
         started = time.monotonic()
         table = self.tables[spec.name]
@@ -253,7 +253,7 @@ class DirectClient:
         import pandas as pd
         import pyarrow as pa
 
-        from leadscore.slate.client import Page
+        from leadscore.slate.pages import Page
 
         table = self.tables[spec.name]
         since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
