@@ -7,6 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="leadscore-tests-"))
 os.environ["LEADSCORE_HOME"] = str(_SESSION_DIR / "home")
@@ -25,9 +27,8 @@ pytest_plugins = ["tests.fixtures_sandbox"]
 _GROUPS = {"stack": "stack", "reliability": "pipeline", "e2e": "pipeline"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into the groups it distributes
 def pytest_collection_modifyitems(config: object, items: list) -> None:
-    import pytest
-
     for item in items:
         parts = Path(str(item.path)).relative_to(ROOT / "tests").parts
         group = _GROUPS.get(parts[0], "/".join(parts)) if len(parts) > 1 else parts[0]
