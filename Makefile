@@ -40,9 +40,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Two workers: the stack tier and the pipeline tests each stay on one worker (their session fixtures), the rest
-# spreads over both (tests/conftest.py assigns the groups).
+# spreads over both (tests/conftest.py makes the units of work).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 demo: $(STAMP)
 	$(LEADSCORE) demo
