@@ -39,8 +39,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Two workers: the stack tier and the pipeline tests each stay on one worker (their session fixtures), the rest
+# spreads over both (tests/conftest.py makes the units of work).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 demo: $(STAMP)
 	$(LEADSCORE) demo

@@ -254,7 +254,7 @@ class DirectClient:
         import pandas as pd
         import pyarrow as pa
 
-        from leadscore.slate.client import FetchResult
+        from leadscore.slate.pages import FetchResult
 
         self._utc_only(timezone)
         started = time.monotonic()
@@ -273,7 +273,7 @@ class DirectClient:
         import pandas as pd
         import pyarrow as pa
 
-        from leadscore.slate.client import Page
+        from leadscore.slate.pages import Page
 
         self._utc_only(timezone)
         table = self.tables[spec.name]

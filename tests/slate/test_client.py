@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from leadscore.slate.client import SlateClient, format_wire_datetime
+from leadscore.slate.client import SlateClient
 from leadscore.slate.connections import QueryAuth, SlateApiConfig, api_config_from_connection
 from leadscore.slate.errors import (
     SlateAuthError,
@@ -22,6 +22,7 @@ from leadscore.slate.errors import (
     SlateTransientError,
 )
 from leadscore.slate.keyorder import NIL_GUID, order_key_function, sqlserver_order_key
+from leadscore.slate.pages import format_wire_datetime
 from leadscore.slate.queries import INTERACTIONS, LEADS
 
 # A two-month window of interactions keeps the paged tests to a few dozen requests.

@@ -43,7 +43,8 @@ from leadscore.data.validate import ValidationResult, check_quarantine_share, va
 from leadscore.files import FILE_MODE, remove_dead_temps
 from leadscore.files import private_dir as make_private_dir
 from leadscore.settings import Settings
-from leadscore.slate.client import FetchResult, Page, SlateClient, format_wire_datetime
+from leadscore.slate.client import SlateClient
+from leadscore.slate.pages import FetchResult, Page, format_wire_datetime
 from leadscore.slate.queries import INTERACTIONS, LEADS, PERSONS, QuerySpec
 
 log = logging.getLogger(__name__)

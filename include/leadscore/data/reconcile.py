@@ -17,7 +17,8 @@ import pandas as pd
 
 from leadscore.data.validate import ValidationResult, validate
 from leadscore.settings import Settings
-from leadscore.slate.client import FetchResult, SlateClient
+from leadscore.slate.client import SlateClient
+from leadscore.slate.pages import FetchResult
 from leadscore.slate.queries import PERSONS
 
 log = logging.getLogger(__name__)

@@ -23,14 +23,11 @@ and checks each answer (content type, JSON, shape, required columns, cursor orde
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import random
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -48,19 +45,16 @@ from leadscore.slate.errors import (
     SlateSchemaError,
     SlateTransientError,
 )
-from leadscore.slate.keyorder import KEY_ORDERS, NIL_GUID, order_key_function
+from leadscore.slate.keyorder import NIL_GUID, order_key_function
+from leadscore.slate.page_checks import PageChecks, _BadBody
+from leadscore.slate.pages import FetchResult, Page, format_wire_datetime
 from leadscore.slate.queries import MAX_PAGE_ROWS, QUERIES, QuerySpec
-from leadscore.slate.wall_time import UTC_NAME, wall_time
+from leadscore.slate.wall_time import UTC_NAME
 
 log = logging.getLogger(__name__)
 
 RUN_PATH = "/manage/query/run"
-WIRE_DATETIME = "%Y-%m-%dT%H:%M:%S"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# A required column absent from every row of a page this large is a changed query, not a few dirty rows (those are
-# quarantined by validation). Smaller pages are judged on the whole result instead, so a short last page holding one
-# dirty row does not fail the run.
-MIN_ROWS_FOR_PAGE_COLUMN_CHECK = 20
 _SNIPPET_CHARS = 160
 
 
@@ -81,63 +75,6 @@ def _map_read_error(exc: Exception) -> Exception:
     if isinstance(exc, SSLError):
         return requests.exceptions.SSLError(exc)
     return exc
-
-
-@dataclass(frozen=True)
-class Page:
-    """One validated page of a query's answer.
-
-    Attributes:
-        query: query name. number: 1-based page number. rows: the rows as sent (dicts of strings, NULLs omitted).
-        columns: columns seen on this page, in first-seen order. after: the cursor sent (``NIL_GUID`` on page 1).
-        last_key: key of the last row (the next page's cursor), None when the page is empty.
-        retries: retries this page needed. seconds: wall time of this page including retries.
-    """
-
-    query: str
-    number: int
-    rows: list[dict[str, str]] = field(repr=False)
-    columns: tuple[str, ...]
-    after: str
-    last_key: str | None
-    retries: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """The whole answer of a query over a window.
-
-    Attributes:
-        query: query name.
-        frame: one row per answered row; every column seen (the query's columns first, then unexpected extras) as
-            strings, NaN where the row omitted the column (NULL).
-        pages, rows, retries: counts over the fetch. seconds: wall time of the fetch.
-    """
-
-    query: str
-    frame: pd.DataFrame = field(repr=False)
-    pages: int
-    rows: int
-    retries: int
-    seconds: float
-
-
-def format_wire_datetime(value: datetime | pd.Timestamp | str | None, timezone: str = UTC_NAME) -> str | None:
-    """Format a window bound as Slate's ``datetime`` parameter ``YYYY-MM-DDTHH:MM:SS`` in the instance's wall time.
-
-    Args:
-        value: a naive datetime (taken as UTC), an aware one, a string parseable by pandas, or None.
-        timezone: the instance's IANA zone (``Settings.slate_timezone``); the bound is sent as its wall time, which
-            is what Slate compares its naive stamps against.
-    Returns:
-        The formatted string, or None for None.
-    Raises:
-        TimeZoneError: unknown zone name.
-    """
-    if value is None:
-        return None
-    return wall_time(value, timezone).strftime(WIRE_DATETIME)
 
 
 def _retry_after_seconds(header: str | None) -> float | None:
@@ -183,11 +120,7 @@ _URLLIB3_REDACTOR = _RedactSecrets()
 logging.getLogger("urllib3.connectionpool").addFilter(_URLLIB3_REDACTOR)
 
 
-class _BadBody(Exception):
-    """A 200 answer whose body is not complete JSON (e.g. truncated): retried like a transient failure."""
-
-
-class SlateClient:
+class SlateClient(PageChecks):
     """Reads Slate queries exposed as web services, page by page, over one pooled HTTP session.
 
     Args:
@@ -501,146 +434,3 @@ class SlateClient:
                 status=status,
             )
         raise SlateResponseError(f"unexpected HTTP status{detail}", query=spec.name, page=number, status=status)
-
-    def _decode(self, spec: QuerySpec, number: int, response: requests.Response) -> Any:
-        body = response.content
-        mime = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        is_json = mime in ("application/json", "text/json") or mime.endswith("+json")
-        if not is_json:
-            if "html" in mime or body.lstrip()[:1] == b"<":
-                raise SlateResponseError(
-                    f"answered an HTML page with status 200 instead of JSON (a Slate error or login page?): "
-                    f"{self._snippet(body)!r}",
-                    query=spec.name,
-                    page=number,
-                    status=200,
-                )
-            raise SlateResponseError(
-                f"Content-Type {mime or '(none)'!r} is not JSON", query=spec.name, page=number, status=200
-            )
-        try:
-            # Numbers keep their exact wire text: "1.50" stays "1.50" (not 1.5), a 20-digit number is not rounded.
-            return json.loads(body, parse_int=str, parse_float=str, parse_constant=str)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-            raise _BadBody(
-                f"invalid JSON ({reason} at byte {getattr(exc, 'pos', '?')} of {len(body)}; truncated?)"
-            ) from None
-
-    # -- checks of one page ---------------------------------------------------------------------------------------
-
-    def _check_rows(self, spec: QuerySpec, number: int, payload: Any) -> tuple[list[dict[str, str]], tuple[str, ...]]:
-        if not isinstance(payload, dict) or "row" not in payload:
-            shape = (
-                type(payload).__name__ if not isinstance(payload, dict) else f"object with keys {sorted(payload)[:5]}"
-            )
-            raise SlateResponseError(
-                f"answer is a JSON {shape}, expected an object with a 'row' list", query=spec.name, page=number
-            )
-        rows = payload["row"]
-        if not isinstance(rows, list):
-            raise SlateResponseError(
-                f"'row' is a JSON {type(rows).__name__}, expected a list", query=spec.name, page=number
-            )
-        # Whole-page checks first (C-speed set/dict builds); the row-by-row path runs only to name a bad row.
-        if any(type(row) is not dict for row in rows):
-            i, row = next((i, r) for i, r in enumerate(rows) if not isinstance(r, dict))
-            raise SlateResponseError(
-                f"row {i} is a JSON {type(row).__name__}, expected an object", query=spec.name, page=number
-            )
-        value_types = {type(v) for row in rows for v in row.values()}
-        if value_types - {str}:
-            # Numbers already arrive as their wire text (see _decode); booleans, nulls and nested values remain.
-            rows = [self._string_row(spec, number, i, row) for i, row in enumerate(rows)]
-        columns = tuple(dict.fromkeys(itertools.chain.from_iterable(rows)))
-        return rows, columns
-
-    def _string_row(self, spec: QuerySpec, number: int, i: int, row: dict[str, Any]) -> dict[str, str]:
-        """One row with every value a string: booleans as "true"/"false", nulls omitted (NULL)."""
-        out: dict[str, str] = {}
-        for k, v in row.items():
-            if v is None:
-                continue
-            if isinstance(v, str):
-                out[k] = v
-            elif isinstance(v, bool):
-                out[k] = "true" if v else "false"
-            elif k in spec.column_names:
-                raise SlateResponseError(
-                    f"row {i} column {k!r} holds a JSON {type(v).__name__} ({self._redact(json.dumps(v))[:80]}); "
-                    f"the query must export {k!r} as a plain value, not a subquery formatted as JSON or XML "
-                    "(check the column's export in the Slate query)",
-                    query=spec.name,
-                    page=number,
-                )
-            else:  # an unexpected extra column: dropped by validation, which counts its non-NULL values
-                out[k] = json.dumps(v, ensure_ascii=False)
-        return out
-
-    def _check_required(
-        self, spec: QuerySpec, number: int, rows: list[dict[str, str]], columns: tuple[str, ...]
-    ) -> None:
-        if len(rows) < MIN_ROWS_FOR_PAGE_COLUMN_CHECK:
-            return
-        missing = [c for c in spec.required_columns if c not in columns]
-        if missing:
-            raise SlateSchemaError(
-                f"required column(s) {missing} absent from all {len(rows)} rows of the page (columns seen: "
-                f"{list(columns)}); the Slate query no longer exports them (check its columns)",
-                query=spec.name,
-                page=number,
-            )
-
-    def _check_limit(self, spec: QuerySpec, number: int, rows: list[dict[str, str]], page_size: int) -> None:
-        # A page may exceed `limit` only by rows tying with its last key (duplicate records served together, as
-        # `TOP ... WITH TIES`), so that a cursor never splits them.
-        if len(rows) <= page_size:
-            return
-        last = self._order_key(rows[-1][spec.key])
-        if any(self._order_key(r[spec.key]) != last for r in rows[page_size - 1 :]):
-            raise SlateResponseError(
-                f"answered {len(rows)} rows although limit={page_size}; the query ignores its 'limit' parameter",
-                query=spec.name,
-                page=number,
-            )
-
-    def _check_cursor(self, spec: QuerySpec, number: int, rows: list[dict[str, str]], after: str) -> str | None:
-        if not rows:
-            return None
-        keys: list[str] = []
-        for i, row in enumerate(rows):
-            key = row.get(spec.key)
-            if key is None or not key.strip():
-                raise SlateSchemaError(
-                    f"row {i} lacks the key column {spec.key!r}, so the pages cannot be followed",
-                    query=spec.name,
-                    page=number,
-                )
-            keys.append(key)
-        order = [self._order_key(k) for k in keys]
-        if order[0] <= self._order_key(after):
-            raise SlateResponseError(
-                f"cursor went backwards or repeated: first key {keys[0]!r} is not after the cursor {after!r}; the "
-                "query must return rows with key > @after ordered by key",
-                query=spec.name,
-                page=number,
-            )
-        # Equal neighbours are duplicate rows (cleaning drops and counts them); only a step back breaks paging.
-        for i in range(1, len(order)):
-            if order[i] < order[i - 1]:
-                raise SlateResponseError(
-                    f"keys out of order at row {i}: {keys[i - 1]!r} then {keys[i]!r}; the query must "
-                    f"order by {spec.key} (key_order={self.config.key_order!r}){self._order_hint(keys)}",
-                    query=spec.name,
-                    page=number,
-                )
-        return keys[-1]
-
-    def _order_hint(self, keys: list[str]) -> str:
-        """Names the other key order when the page follows it: the connection's knob is then the fix."""
-        other = next(o for o in KEY_ORDERS if o != self.config.key_order)
-        other_key = order_key_function(other)
-        order = [other_key(k) for k in keys]
-        if all(a <= b for a, b in itertools.pairwise(order)):
-            return f'; this page is in {other} order: set "key_order": "{other}" in the slate_api extras'
-        return ""
