@@ -44,6 +44,22 @@ def test_coefficients_baseline_and_intervals_agree_with_lifelines(rows, penalize
         np.testing.assert_allclose(fit.summary[col].to_numpy(), cph.summary[col].to_numpy(), rtol=1e-5, atol=1e-9)
 
 
+def test_tied_event_times_differ_only_by_the_tie_handling(rows):
+    # Durations rounded up to whole days: almost every event time is tied. lifelines uses Efron's tie correction,
+    # the vectorized fitter Breslow's; on such data they differ by under 0.01 in coefficients and 0.5 % in baseline
+    # (measured). Landmark durations are in microseconds, so real fits have very few ties (71 of 11,538 event times
+    # at 100,000 leads).
+    train, pre, _ = rows
+    design = pre.transform(train[COLS])
+    frame = cox._lifelines_frame(design, np.ceil(train["duration"].to_numpy()), train["event"].to_numpy(), 30)
+    assert frame.loc[frame["E"] == 1, "T"].duplicated().mean() > 0.5
+    cph = cox._fit_lifelines(frame, 0.01, 0.0)
+    fit = fit_newton(design, frame["T"].to_numpy(), frame["E"].to_numpy(bool), 0.01, 0.0, **cox.FIT_OPTIONS)
+    np.testing.assert_allclose(fit.params, cph.params_.to_numpy(), rtol=0, atol=0.02)
+    bch = cph.baseline_cumulative_hazard_.iloc[:, 0].reindex(fit.baseline_times).to_numpy()
+    np.testing.assert_allclose(fit.baseline_cumhaz, bch, rtol=0.01)
+
+
 def test_large_fits_use_the_vectorized_fitter_with_the_same_scores(rows, monkeypatch):
     train, pre, frame = rows
     args = (pre.transform(train[COLS]), train["duration"].to_numpy(), train["event"].to_numpy(), pre, 30, 0.01, 0.0)

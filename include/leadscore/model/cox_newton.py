@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from lifelines.utils import StepSizer
 from scipy import linalg, stats
+from threadpoolctl import threadpool_limits
 
 from leadscore.model.fit_errors import CandidateFitError
 
@@ -63,9 +64,14 @@ class _Risk:
         self.last_event = np.searchsorted(self.starts, np.arange(len(t)), side="right") - 1
         self.x_death_sum = self.x[self.event_rows].sum(axis=0)
 
-    def sums(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-        """(Hessian, gradient, log partial likelihood, log S0 per event time) of Breslow's likelihood at ``beta``
-        (standardized scale)."""
+    def log_s0(self, beta: np.ndarray) -> np.ndarray:
+        """log S0 (the risk set's summed exp(x . beta)) per event time, at ``beta`` (standardized scale)."""
+        eta = self.x @ beta
+        shift = float(eta.max())
+        return np.log(np.cumsum(np.exp(eta - shift)[::-1])[::-1][self.starts]) + shift
+
+    def sums(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """(Hessian, gradient, log partial likelihood) of Breslow's likelihood at ``beta`` (standardized scale)."""
         eta = self.x @ beta
         shift = float(eta.max())
         w = np.exp(eta - shift)  # scaling every weight by one constant leaves every ratio unchanged
@@ -81,7 +87,7 @@ class _Risk:
         root = self.x * np.sqrt(w * c)[:, None]
         a = mean_x * np.sqrt(self.deaths)[:, None]
         hessian = -(root.T @ root - a.T @ a)
-        return hessian, gradient, log_lik, log_s0
+        return hessian, gradient, log_lik
 
 
 def _soft_abs(b: np.ndarray, a: float) -> np.ndarray:
@@ -112,7 +118,7 @@ def fit_newton(
     x = np.asarray(design, dtype=np.float64)
     duration = np.asarray(duration, dtype=np.float64)
     event = np.asarray(event, dtype=bool)
-    n, d = x.shape
+    n = len(x)
     if not event.any():
         raise CandidateFitError(f"no event among {n:,} rows; cannot fit the Cox model")
     mean, std = x.mean(axis=0), x.std(axis=0, ddof=1)
@@ -121,8 +127,25 @@ def fit_newton(
             f"design column(s) {np.flatnonzero(~(std > 0)).tolist()} are constant over the {n:,} rows; "
             "the Cox model cannot standardize them"
         )
-    risk = _Risk((x - mean) / std, duration, event)
-    del x
+    # OpenBLAS's threads busy-wait for work: on the shared 2-core machine two threads made the Gram product of a
+    # Newton step up to 60x slower than one (measured at load 16); one thread keeps a step's time predictable.
+    with threadpool_limits(limits=1, user_api="blas"):
+        risk = _Risk((x - mean) / std, duration, event)
+        return _newton(risk, mean, std, penalizer, l1_ratio, precision, r_precision, max_steps)
+
+
+def _newton(
+    risk: _Risk,
+    mean: np.ndarray,
+    std: np.ndarray,
+    penalizer: float,
+    l1_ratio: float,
+    precision: float,
+    r_precision: float,
+    max_steps: int,
+) -> NewtonFit:
+    """lifelines' Newton-Raphson loop (``_newton_raphson_for_efron_model``) on Breslow's sums, then the baseline."""
+    n, d = risk.x.shape
     beta, delta = np.zeros(d), np.zeros(d)
     sizer = StepSizer(STEP_SIZE)
     step_size = sizer.next()
@@ -130,7 +153,7 @@ def fit_newton(
     while True:
         beta = beta + step_size * delta
         step += 1
-        h, g, ll, _ = risk.sums(beta)
+        h, g, ll = risk.sums(beta)
         a = 1.3**step
         tanh = np.tanh(a * beta / 2)
         ll -= n * penalizer * float((l1_ratio * _soft_abs(beta, a) + 0.5 * (1 - l1_ratio) * beta**2).sum())
@@ -160,7 +183,7 @@ def fit_newton(
             f"the penalized Cox fit failed to converge in {step} Newton steps on {n:,} rows "
             f"(penalizer {penalizer}, l1_ratio {l1_ratio})"
         )
-    log_s0 = risk.sums(beta)[3]
+    log_s0 = risk.log_s0(beta)
     params = beta / std
     se = np.sqrt(np.diag(linalg.inv(-hessian))) / std
     return NewtonFit(
