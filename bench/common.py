@@ -22,6 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
+# The full configuration's results are committed (they back the README's tables); the small one's are not.
+FULL_RESULTS_DIR = RESULTS_DIR / "full"
 PYTHON = sys.executable
 
 
@@ -82,13 +84,18 @@ def proc_peak_rss_mb(pid: int) -> float | None:
 def write_result(name: str, result: dict[str, Any], summary: str) -> Path:
     """Write ``bench/results/<name>.json`` (with the machine facts) and print the one-line summary.
 
+    Under ``BENCH_FULL=1`` the same JSON also goes to ``bench/results/full/<name>.json``, the committed results that
+    ``bench/report.py`` renders into the README.
+
     Returns:
-        The path written.
+        The path written (the full one under ``BENCH_FULL=1``).
     """
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
     payload = {"benchmark": name, "machine": machine(), "summary": summary, **result}
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    text = json.dumps(payload, indent=2, default=str) + "\n"
+    for folder in (RESULTS_DIR, *([FULL_RESULTS_DIR] if full_mode() else [])):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.json"
+        path.write_text(text)
     print(f"{name}: {summary}  -> {path.relative_to(ROOT)}", flush=True)
     return path
 

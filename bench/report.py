@@ -1,6 +1,8 @@
 """Render the README's benchmark tables (Markdown) from the JSON files in ``bench/results/``.
 
-Usage: ``python bench/report.py`` prints the section; paste it into README.md after a full run.
+Usage: ``python bench/report.py`` prints the section and draws ``bench/results/scale_curves.png`` (time and memory
+of each step against leads); ``--readme`` also rewrites the README's scale table (between its markers). Reads the
+committed full results (``bench/results/full/``, written by ``BENCH_FULL=1 make bench``), else the latest local ones.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS_DIR
+from bench.common import FULL_RESULTS_DIR, RESULTS_DIR, ROOT
 
 STEP_LABELS = {
     "generate": "generate the sandbox",
@@ -28,8 +30,12 @@ STEP_LABELS = {
 
 
 def _load(name: str) -> dict[str, Any] | None:
-    path = RESULTS_DIR / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """The committed full result of ``name`` (``bench/results/full/``), else the latest local one, else None."""
+    for folder in (FULL_RESULTS_DIR, RESULTS_DIR):
+        path = folder / f"{name}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+    return None
 
 
 def _machine(m: dict[str, Any]) -> str:
@@ -42,13 +48,26 @@ def _cell(step: dict[str, Any] | None) -> str:
         return "-"
     if "skipped" in step:
         return "skipped"
-    return f"{step['wall_s']:.1f} s / {step['peak_rss_mib'] / 1024:.2f} GiB"
+    cpu = f" (CPU {step['cpu_s']:.1f} s)" if "cpu_s" in step else ""
+    return f"{step['wall_s']:.1f} s{cpu} / {step['peak_rss_mib'] / 1024:.2f} GiB"
+
+
+def _weekly(r: dict[str, Any], n: str) -> dict[str, Any] | None:
+    """The weekly path (scoring + delivery) at size ``n``, with the CPU time of both steps."""
+    size = r["sizes"][n]
+    w = size.get("weekly_scoring_plus_delivery")
+    if not w:
+        return None
+    cpu = [size[s]["cpu_s"] for s in ("scoring", "delivery") if "cpu_s" in size.get(s, {})]
+    return {**w, **({"cpu_s": round(sum(cpu), 2)} if len(cpu) == 2 else {})}
 
 
 def scale_table(r: dict[str, Any]) -> list[str]:
+    """The README's scale table: per step and size wall time after imports (CPU time) / peak RSS, and growth."""
     sizes = sorted(r["sizes"], key=int)
     lines = [
-        f"Scale ({_machine(r['machine'])}); wall time after imports / peak RSS of the step's own process:",
+        f"Scale ({_machine(r['machine'])}); each step in a fresh process, wall time after imports (CPU time of all "
+        "threads) / peak RSS of the step's own process:",
         "",
         "| step | " + " | ".join(f"{int(n):,} leads" for n in sizes) + " | growth (time exponent k, t ~ n^k) |",
         "|---|" + "---|" * len(sizes) + "---|",
@@ -58,23 +77,16 @@ def scale_table(r: dict[str, Any]) -> list[str]:
         if not any(key in r["sizes"][n] for n in sizes):
             continue
         g = growth.get(key)
-        lines.append(
-            f"| {label} | "
-            + " | ".join(_cell(r["sizes"][n].get(key)) for n in sizes)
-            + f" | {g['time_exponent'] if g else '-'} |"
-        )
-    http = {100_000: r.get("extract_full_remeasured_100k")}
-    for n, key in ((300_000, "http_extract_300k"), (1_000_000, "http_extract_1m")):
-        if r.get(key) and "extract_full" in r[key]:
-            http[n] = r[key]["extract_full"]
-    if http[100_000]:
-        lines.append(
-            "| full-history extract (HTTP, streamed interactions, re-run) | "
-            + "; ".join(f"{n:,}: {_cell(m)}" for n, m in http.items() if m)
-            + " | | |"
-        )
+        cells = [
+            _cell(_weekly(r, n) if key == "weekly_scoring_plus_delivery" else r["sizes"][n].get(key)) for n in sizes
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {g['time_exponent'] if g else '-'} |")
     ext = r.get("extract_full_extrapolated")
-    if ext:
+    if (
+        ext
+        and ext["to_leads"] > ext["from_leads"]
+        and any("skipped" in r["sizes"][n].get("extract_full", {}) for n in sizes)
+    ):
         lines.append(
             f"| full-history extract (HTTP), extrapolated to {ext['to_leads']:,} | | "
             f"~{ext['wall_s']:.0f} s / ~{ext['peak_rss_mib'] / 1024:.1f} GiB | linear |"
@@ -82,7 +94,89 @@ def scale_table(r: dict[str, Any]) -> list[str]:
     tex = r.get("training_extrapolated")
     if tex:
         lines.append(f"| training, extrapolated to {tex['to_leads']:,} | | ~{tex['wall_s']:.0f} s | {tex['method']} |")
+    lines += ["", *_phase_lines(r, sizes)]
     return lines
+
+
+def _phase_lines(r: dict[str, Any], sizes: list[str]) -> list[str]:
+    """Per size: the scoring step's phases (wall / CPU seconds), the load average around it, what was scored."""
+    out = []
+    for n in sizes:
+        sc = r["sizes"][n].get("scoring", {})
+        if "phases_s" not in sc:
+            continue
+        cpu = sc.get("phases_cpu_s", {})
+        phases = ", ".join(f"{k} {v:.1f}" + (f"/{cpu[k]:.1f}" if k in cpu else "") for k, v in sc["phases_s"].items())
+        load = sc.get("load_average_after", ["?"])[0]
+        out.append(
+            f"- {int(n):,} leads: scoring phases (wall/CPU s) {phases}; {sc['scored']:,} open leads scored "
+            f"({sc.get('default_lookback_pool', 0):,} in the default lookback), {sc['files']} files; "
+            f"load {load} after the step."
+        )
+    return out
+
+
+def scale_plot(r: dict[str, Any], path: Path) -> Path:
+    """Draw wall time and peak RSS against leads (log-log) for every measured step; returns the PNG written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(r["sizes"], key=int)
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for key, label in STEP_LABELS.items():
+        pts = [
+            (int(n), step)
+            for n in sizes
+            if (step := (_weekly(r, n) if key == "weekly_scoring_plus_delivery" else r["sizes"][n].get(key)))
+            and "wall_s" in step
+        ]
+        if len(pts) < 2:
+            continue
+        xs = [p[0] for p in pts]
+        style = {"linewidth": 3, "color": "black"} if key == "weekly_scoring_plus_delivery" else {}
+        name = label.strip("*")
+        ax_t.plot(xs, [p[1]["wall_s"] for p in pts], marker="o", label=name, **style)
+        ax_m.plot(xs, [p[1]["peak_rss_mib"] / 1024 for p in pts], marker="o", label=name, **style)
+    goals = r.get("goals", {})
+    if goals.get("weekly_scoring_plus_delivery_s"):
+        ax_t.axhline(goals["weekly_scoring_plus_delivery_s"], color="red", linestyle="--", label="weekly goal")
+    if goals.get("weekly_peak_mib"):
+        ax_m.axhline(goals["weekly_peak_mib"] / 1024, color="red", linestyle="--", label="weekly goal")
+    for ax, title in ((ax_t, "wall time after imports (s)"), (ax_m, "peak RSS of the step (GiB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("leads")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    ax_m.legend(fontsize=7, loc="upper left")
+    fig.suptitle(
+        f"Scale on {r['machine']['cores']} cores ({r['machine']['date']}, load {r['machine']['load_average'][0]})"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+README_START, README_END = "<!-- scale-table:start (bench/report.py --readme) -->", "<!-- scale-table:end -->"
+
+
+def write_readme_scale(r: dict[str, Any], readme: Path) -> None:
+    """Replace the README's scale table (between the markers) by the one rendered from ``r``.
+
+    Raises:
+        ValueError: the README lacks the markers.
+    """
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} lacks the markers {README_START!r} ... {README_END!r} around the scale table")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    block = "\n".join(scale_table(r))
+    readme.write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}")
 
 
 def quality_table(q: dict[str, Any]) -> list[str]:
@@ -122,8 +216,18 @@ def parse_table(p: dict[str, Any]) -> list[str]:
     return lines
 
 
-def main() -> int:
-    """Print the Markdown section built from whichever result files exist."""
+def main(argv: list[str] | None = None) -> int:
+    """Print the Markdown section built from the result files; draw the scale curves; ``--readme``: update README."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="report.py", description=__doc__.split("\n")[0])
+    p.add_argument("--readme", action="store_true", help="rewrite the README's scale table from the scale result")
+    a = p.parse_args(argv)
+    scale = _load("scale")
+    if scale:
+        print(f"scale curves: {scale_plot(scale, RESULTS_DIR / 'scale_curves.png').relative_to(ROOT)}")
+        if a.readme:
+            write_readme_scale(scale, ROOT / "README.md")
     out: list[str] = ["## Benchmarks", ""]
     for name, render in (("quality", quality_table), ("scale", scale_table), ("parse_time", parse_table)):
         r = _load(name)

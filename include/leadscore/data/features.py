@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadscore.data.events import EventArrays, EventReadError, StoredInteractions, read_events
 from leadscore.data.tables import FEATURE_COLUMNS, FEATURE_FLAGS, FEATURE_NUMERIC
 from leadscore.slate.queries import ACTIVITY_CODES, INTERACTION_KINDS
 
@@ -87,6 +88,7 @@ _PAGE_KIND_REGEX = {kind: re.compile(_TOKEN.format(p)) for kind, p in _PAGE_KIND
 _POINT_COLUMNS = ("person_guid", "as_of")
 _LEAD_COLUMNS_USED = ("person_guid", "origin_date", "source", "college")
 _INTERACTION_COLUMNS_USED = ("person_guid", "kind", "detail", "occurred")
+_DETAIL_KINDS = ("ping", "activity")  # the kinds whose detail decides the channel (page kind, activity code)
 
 
 class FeatureInputError(ValueError):
@@ -180,13 +182,10 @@ def _filter(values: pa.Array | pa.ChunkedArray, mask: np.ndarray) -> pa.Array:
 class _EventIndex:
     """Interactions of the described persons as sorted int64 keys ``((code << T) | time) << C | channel``."""
 
-    def __init__(self, interactions: pd.DataFrame, lead_index: pd.Index, needed: np.ndarray) -> None:
-        code = _person_codes(interactions["person_guid"], lead_index)
-        keep = code >= 0
-        keep[keep] = needed[code[keep]]
-        chan, ping_url = self._channels(interactions, keep)
-        code = code[keep]
-        occ = _to_us(interactions["occurred"], "interactions.occurred")[keep]
+    def __init__(self, events: EventArrays, n_persons: int) -> None:
+        chan, ping_url = self._channels(events)
+        code = events.code
+        occ = events.occurred_us
 
         # Exact strict "before" needs a unit that divides every event time; then for a query time q,
         # `event < q` <=> `event_units < ceil(q / unit)`. Slate datetimes are whole seconds.
@@ -200,18 +199,18 @@ class _EventIndex:
         del occ
         span = int(t.max()) if len(t) else 0
         self.time_bits = (span + 1).bit_length()  # every event time < 2**time_bits - 1, the clamp of late queries
-        code_bits = max(1, len(lead_index).bit_length())
+        code_bits = max(1, n_persons.bit_length())
         if code_bits + self.time_bits + _CHANNEL_BITS > 63:
             raise FeatureInputError(
-                f"{len(lead_index)} persons and interaction times spanning {span} units of {self.unit_us} us do "
+                f"{n_persons} persons and interaction times spanning {span} units of {self.unit_us} us do "
                 "not fit the 63-bit sort key; store `occurred` at whole seconds (as Slate does)"
             )
         self.code_shift = self.time_bits + _CHANNEL_BITS
-        plain = (code << self.time_bits) | t
+        plain = (code.astype(np.int64) << self.time_bits) | t
         del t
-        is_ping = (chan >= _CH["ping_apply"]) & (chan <= _CH["ping_other"])
-        self.first_url_keys = _first_keys(plain[is_ping], ping_url, self.time_bits)
-        del is_ping
+        is_ping = ping_url > -2
+        self.first_url_keys = _first_keys(plain[is_ping], ping_url[is_ping], self.time_bits)
+        del is_ping, ping_url
         keys = (plain << _CHANNEL_BITS) | chan
         del plain, chan
         keys.sort()  # a plain sort of packed keys is ~2.5x faster than an argsort
@@ -220,36 +219,40 @@ class _EventIndex:
         self.n = len(keys)
 
     @staticmethod
-    def _channels(interactions: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Channel of each kept interaction, and the URL code of each kept ping (-1 when missing)."""
+    def _channels(events: EventArrays) -> tuple[np.ndarray, np.ndarray]:
+        """Channel of each event, and the URL code of each ping (-1 when missing; -2 for events that are no ping).
+
+        Each distinct (kind, detail) pair is classified once, then mapped to the events by the pair index.
+        """
         kinds = list(INTERACTION_KINDS)
-        kind_arr = _arrow_strings(interactions["kind"])
-        kcode = _index_in(kind_arr, kinds)
-        unknown = (kcode < 0) & keep
+        pair_kind = pa.array(events.pair_kind, type=pa.large_string())
+        kcode = _index_in(pair_kind, kinds)
+        unknown = kcode[events.pair] < 0
         if unknown.any():
-            bad = pd.Series(_filter(kind_arr, unknown).to_pandas()).value_counts(dropna=False).head(5).to_dict()
+            per_pair = np.bincount(events.pair[unknown], minlength=len(kcode))
+            bad = {events.pair_kind[i]: int(per_pair[i]) for i in np.argsort(-per_pair)[:5] if per_pair[i]}
             raise FeatureInputError(
                 f"interactions has {int(unknown.sum())} row(s) of unknown kind {bad}; known kinds: {kinds} "
                 "(the cleaning step should quarantine them)"
             )
-        kcode = kcode[keep]
-        chan = np.array([_CH.get(k, -1) for k in kinds], dtype=np.int64)[kcode]
-        detail = _arrow_strings(interactions["detail"])
+        chan = np.array([_CH.get(k, -1) for k in kinds] + [-1], dtype=np.int64)[kcode]
+        detail = pa.array(events.pair_detail, type=pa.large_string())
 
         is_ping = kcode == kinds.index("ping")
-        urls = pc.dictionary_encode(_filter(detail, _expand(keep, is_ping)))
-        url_code = pc.fill_null(urls.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        kind_of_url = _page_kind_codes(urls.dictionary.to_pandas())
-        kind_of_url = np.append(kind_of_url, len(PAGE_KINDS) - 1)  # the slot of missing URLs (code -1)
+        urls = _filter(detail, is_ping)
+        url_code = np.full(len(kcode), -2, dtype=np.int64)
+        url_code[is_ping] = np.where(pc.is_null(urls).to_numpy(zero_copy_only=False), -1, 0)
+        url_code[url_code == 0] = np.arange(int((url_code == 0).sum()))  # pairs are distinct: one code per URL
+        kind_of_url = _page_kind_codes(urls.to_pandas())
         ping_chan = np.array([_CH["ping_" + k] for k in PAGE_KINDS], dtype=np.int64)
-        chan[is_ping] = ping_chan[kind_of_url[url_code]]
+        chan[is_ping] = ping_chan[kind_of_url]
 
         is_activity = kcode == kinds.index("activity")
-        act = pc.utf8_lower(pc.utf8_trim_whitespace(_filter(detail, _expand(keep, is_activity))))
+        act = pc.utf8_lower(pc.utf8_trim_whitespace(_filter(detail, is_activity)))
         acode = _index_in(act, list(ACTIVITY_CODES))
         act_chan = np.array([_CH[_ACTIVITY_COLUMN[c]] for c in ACTIVITY_CODES] + [_CH["activity_other"]])
         chan[is_activity] = act_chan[np.where(acode >= 0, acode, len(ACTIVITY_CODES))]
-        return chan, url_code
+        return chan.astype(np.int8)[events.pair], url_code.astype(np.int32)[events.pair]
 
     def query_keys(self, code: np.ndarray, when_us: np.ndarray) -> np.ndarray:
         """Keys that sort after every event of ``code`` strictly before ``when_us`` and before all others."""
@@ -275,13 +278,6 @@ class _EventIndex:
         return out
 
 
-def _expand(keep: np.ndarray, sub_mask: np.ndarray) -> np.ndarray:
-    """A mask over all rows from a mask over the kept rows."""
-    out = np.zeros(len(keep), dtype=bool)
-    out[keep] = sub_mask
-    return out
-
-
 def _first_keys(plain: np.ndarray, url_code: np.ndarray, time_bits: int) -> np.ndarray:
     """Sorted (person, time) keys of the first ping of each (person, URL); pings without a URL are skipped."""
     has_url = url_code >= 0
@@ -295,15 +291,18 @@ def _first_keys(plain: np.ndarray, url_code: np.ndarray, time_bits: int) -> np.n
     return plain[first]
 
 
-def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFrame:
+def features_at(
+    points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.DataFrame | StoredInteractions
+) -> pd.DataFrame:
     """Features of each (lead, date) point from what was known strictly before the point's date.
 
     Args:
         points: columns ``person_guid`` and ``as_of`` (datetime64); one row per (lead, date) to describe, dates may
             differ per row, a lead may appear at several dates.
         leads: the cleaned leads table (data.tables.LEAD_COLUMNS); ``person_guid`` unique.
-        interactions: the cleaned interactions table (data.tables.INTERACTION_COLUMNS). Interactions of persons
-            that are not among the points are ignored.
+        interactions: the cleaned interactions table (data.tables.INTERACTION_COLUMNS), or the store's history as
+            known at a date (``data.events.stored_interactions``: read straight from the Parquet extracts, the same
+            rows as ``ExtractStore.read_all``). Interactions of persons that are not among the points are ignored.
     Returns:
         One row per point, same order, index reset: ``person_guid``, ``as_of`` and every column of
         data.tables.FEATURE_COLUMNS. Only interactions with ``occurred < as_of`` count; 30-day windows are
@@ -320,7 +319,8 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
     """
     _require(points, _POINT_COLUMNS, "points")
     _require(leads, _LEAD_COLUMNS_USED, "leads")
-    _require(interactions, _INTERACTION_COLUMNS_USED, "interactions")
+    if isinstance(interactions, pd.DataFrame):
+        _require(interactions, _INTERACTION_COLUMNS_USED, "interactions")
 
     lead_index = pd.Index(leads["person_guid"])
     if not lead_index.is_unique:
@@ -338,7 +338,12 @@ def features_at(points: pd.DataFrame, leads: pd.DataFrame, interactions: pd.Data
 
     needed = np.zeros(len(lead_index), dtype=bool)
     needed[pcode] = True
-    ev = _EventIndex(interactions, lead_index, needed)
+    try:
+        events = read_events(interactions, leads["person_guid"], _DETAIL_KINDS, wanted=needed)
+    except EventReadError as err:
+        raise FeatureInputError(str(err)) from err
+    ev = _EventIndex(events, len(lead_index))
+    del events
 
     # Sorted queries let searchsorted reuse its bounds (about 25x faster than random order at 10M points).
     q_hi = ev.query_keys(pcode, as_of)
@@ -453,12 +458,14 @@ def _timestamp(value: object) -> pd.Timestamp:
     return ts
 
 
-def features_as_of(leads: pd.DataFrame, interactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+def features_as_of(
+    leads: pd.DataFrame, interactions: pd.DataFrame | StoredInteractions, as_of: pd.Timestamp
+) -> pd.DataFrame:
     """Features of every lead still open at ``as_of``: the one feature path for training and scoring.
 
     Args:
         leads: the cleaned leads table (data.tables.LEAD_COLUMNS).
-        interactions: the cleaned interactions table (data.tables.INTERACTION_COLUMNS).
+        interactions: the cleaned interactions table or the store's history (as ``features_at``).
         as_of: the date to describe the leads at (tz-naive UTC; a tz-aware value is converted).
     Returns:
         One row per open lead (see ``open_leads_mask``), in the order of ``leads``, with ``person_guid``, ``as_of``

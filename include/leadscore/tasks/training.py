@@ -52,6 +52,7 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
     """
     import pandas as pd
 
+    from leadscore.data.events import stored_interactions
     from leadscore.data.store import ExtractStore
     from leadscore.model.training_set import build_landmarks, sample_leads, time_split
     from leadscore.tasks.ceiling import attach_truth, sandbox_truth
@@ -64,9 +65,7 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
     # Only what was known at the cutoff: a re-run of a past training sees the rows that training saw.
     leads = store.read_all("leads", as_of=cutoff)
     leads, sample = sample_leads(leads, cutoff, settings.training_window_days, settings.training_max_leads)
-    interactions = store.read_all("interactions", sort=False, as_of=cutoff)  # row order is irrelevant to features
     if sample["sampled"]:
-        interactions = interactions[interactions["person_guid"].isin(leads["person_guid"])]
         log.warning(
             "training on a random sample of %s of the %s leads in the training window (LEADSCORE_TRAINING_MAX_LEADS, "
             "seed %s)",
@@ -74,6 +73,7 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
             f"{sample['eligible_leads']:,}",
             sample["seed"],
         )
+    interactions = stored_interactions(store, cutoff)  # read from the Parquet extracts by features_at (data.events)
     rows = build_landmarks(
         leads, interactions, cutoff, settings.landmark_days, settings.training_window_days, settings.horizon_days
     )
@@ -176,13 +176,14 @@ def scoring_pool(settings: Settings, as_of: Any) -> Any:
     """The leads a weekly run would score at ``as_of`` (open, recent, not test, not opted out), with features."""
     import pandas as pd
 
+    from leadscore.data.events import stored_interactions
     from leadscore.data.features import features_as_of
     from leadscore.data.store import ExtractStore
     from leadscore.scoring.select import select_leads
 
     store = ExtractStore(settings.extracts_dir)
     leads = store.read_all("leads", as_of=as_of)
-    features = features_as_of(leads, store.read_all("interactions", sort=False, as_of=as_of), pd.Timestamp(as_of))
+    features = features_as_of(leads, stored_interactions(store, as_of), pd.Timestamp(as_of))
     return select_leads(features, leads, pd.Timestamp(as_of), settings.lookback_days)
 
 
