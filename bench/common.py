@@ -237,7 +237,10 @@ class DirectClient:
             pd.read_parquet(data_dir / "leads.parquet"), pd.read_parquet(data_dir / "interactions.parquet")
         )
 
-    def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0) -> Any:
+    def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0, timezone: str = "UTC") -> Any:
+        # extract_interval passes the Slate time zone since it was added; the query tables serve UTC stamps only
+        if timezone != "UTC":
+            raise BenchError(f"DirectClient serves UTC stamps only; got time zone {timezone!r}")
         import numpy as np
         import pandas as pd
         import pyarrow as pa
