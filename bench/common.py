@@ -257,8 +257,10 @@ class DirectClient:
         frame = frame.astype("str")
         return FetchResult(spec.name, frame, 1, len(frame), 0, time.monotonic() - started)
 
-    def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000) -> Any:
+    def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000, timezone: str = "UTC") -> Any:
         """Yield ``slate.client.Page`` objects of at most ``page_size`` rows (dicts of strings, NULLs as None)."""
+        if timezone != "UTC":
+            raise BenchError(f"DirectClient serves UTC stamps only; got time zone {timezone!r}")
         import numpy as np
         import pandas as pd
         import pyarrow as pa
