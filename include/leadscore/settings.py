@@ -76,7 +76,7 @@ class Settings:
         metadata={"doc": "Train on leads whose first origin falls in this many days before the training date"},
     )
     training_max_leads: int = field(
-        default=250_000,
+        default=200_000,
         metadata={
             "doc": "Train on a seeded uniform random sample of this many leads when the training window holds more "
             "(sampled by lead, so every landmark row of a sampled lead is kept; 0: no cap)"
