@@ -151,10 +151,10 @@ class SandboxServer:
     """The sandbox Slate (web service + SFTP) served by a separate process, so its memory is not the client's.
 
     Started with ``python bench/serve_sandbox.py DIR WEB_PORT SFTP_PORT`` (no background importer: delivered files
-    stay where the delivery put them). ``connections`` holds the ``AIRFLOW_CONN_SLATE_*`` JSON strings it printed.
+    stay where the delivery put them); ``sftp_only`` serves SFTP alone (the delivery's server, without the tables). ``connections`` holds the ``AIRFLOW_CONN_SLATE_*`` JSON strings it printed.
     """
 
-    def __init__(self, data_dir: Path, log_path: Path, timeout: float = 900.0) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, timeout: float = 900.0, sftp_only: bool = False) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.web_port, self.sftp_port = free_port(), free_port()
@@ -162,7 +162,14 @@ class SandboxServer:
         started = time.perf_counter()
         self._log = open(log_path, "w")  # noqa: SIM115 (kept open for the server's lifetime)
         self.proc = subprocess.Popen(
-            [PYTHON, str(ROOT / "bench" / "serve_sandbox.py"), str(data_dir), str(self.web_port), str(self.sftp_port)],
+            [
+                PYTHON,
+                str(ROOT / "bench" / "serve_sandbox.py"),
+                str(data_dir),
+                str(self.web_port),
+                str(self.sftp_port),
+                *(["--sftp-only"] if sftp_only else []),
+            ],
             stdout=subprocess.PIPE,
             stderr=self._log,
             env=child_env(),
@@ -237,16 +244,19 @@ class DirectClient:
             pd.read_parquet(data_dir / "leads.parquet"), pd.read_parquet(data_dir / "interactions.parquet")
         )
 
+    @staticmethod
+    def _utc_only(timezone: str) -> None:
+        if timezone not in ("UTC", "Etc/UTC"):
+            raise BenchError(f"DirectClient serves tables built in UTC, not {timezone}; unset LEADSCORE_SLATE_TIMEZONE")
+
     def fetch_all(self, spec: Any, since: Any, until: Any, page_size: int = 0, timezone: str = "UTC") -> Any:
-        # extract_interval passes the Slate time zone since it was added; the query tables serve UTC stamps only
-        if timezone != "UTC":
-            raise BenchError(f"DirectClient serves UTC stamps only; got time zone {timezone!r}")
         import numpy as np
         import pandas as pd
         import pyarrow as pa
 
         from leadscore.slate.client import FetchResult
 
+        self._utc_only(timezone)
         started = time.monotonic()
         table = self.tables[spec.name]
         since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
@@ -259,14 +269,13 @@ class DirectClient:
 
     def fetch_pages(self, spec: Any, since: Any, until: Any, page_size: int = 10_000, timezone: str = "UTC") -> Any:
         """Yield ``slate.client.Page`` objects of at most ``page_size`` rows (dicts of strings, NULLs as None)."""
-        if timezone != "UTC":
-            raise BenchError(f"DirectClient serves UTC stamps only; got time zone {timezone!r}")
         import numpy as np
         import pandas as pd
         import pyarrow as pa
 
         from leadscore.slate.client import Page
 
+        self._utc_only(timezone)
         table = self.tables[spec.name]
         since_us = np.iinfo(np.int64).min + 1 if since is None else int(pd.Timestamp(since).value // 1000)
         until_us = int(pd.Timestamp(until).value // 1000)

@@ -20,6 +20,7 @@ STEP_LABELS = {
     "generate": "generate the sandbox",
     "extract_full": "full-history extract (HTTP web service)",
     "bulk_load": "full-history extract, in-process (no HTTP)",
+    "sharded_load": "full-history + weekly extract, in-process in 4 person shards (no HTTP)",
     "extract_week": "weekly incremental extract (HTTP)",
     "training_set": "build the training set",
     "training": "training (3 candidates, MLflow, gate)",
@@ -179,6 +180,24 @@ def write_readme_scale(r: dict[str, Any], readme: Path) -> None:
     readme.write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}")
 
 
+def features_table(r: dict[str, Any]) -> list[str]:
+    """The feature path alone (bench/features_scale.py) per size: wall / CPU / peak RSS."""
+    lines = [
+        f"Feature path alone ({_machine(r['machine'])}): features_as_of over every open lead, interactions read from "
+        "one full-history interval by data.events:",
+        "",
+        "| leads | open leads | stored interactions | wall | CPU | peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in sorted(r["sizes"], key=int):
+        m = r["sizes"][n]
+        lines.append(
+            f"| {int(n):,} | {m['open_leads']:,} | {m['interaction_rows']:,} | {m['features_wall_s']:.1f} s | "
+            f"{m['features_cpu_s']:.1f} s | {m['peak_rss_mib'] / 1024:.2f} GiB |"
+        )
+    return lines
+
+
 def quality_table(q: dict[str, Any]) -> list[str]:
     med = q["median_over_seeds"]
     lines = [
@@ -229,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.readme:
             write_readme_scale(scale, ROOT / "README.md")
     out: list[str] = ["## Benchmarks", ""]
+    feats = _load("features_scale")
+    if feats:
+        out += [*features_table(feats), "", f"Summary: {feats['summary']}", ""]
     for name, render in (("quality", quality_table), ("scale", scale_table), ("parse_time", parse_table)):
         r = _load(name)
         if r:

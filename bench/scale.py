@@ -150,17 +150,19 @@ def sharded_load(work: Path, leads: int, env: dict[str, str]) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    sys.path.insert(0, str(ROOT / "include"))  # the orchestrator merges in-process
     from leadscore.data.staged import parquet_bytes_writer
     from leadscore.files import atomic_write
 
     started = time.perf_counter()
     src = _settings(work).sandbox_dir
     roots = [work / "shards" / f"s{i}" for i in range(SHARDS)]
-    for root in roots:
+    split_done = work / "shards" / "split.done"
+    for root in [] if split_done.exists() else roots:
         shutil.rmtree(root, ignore_errors=True)
         (root / "home" / "sandbox").mkdir(parents=True)
         shutil.copy(src / "meta.json", root / "home" / "sandbox" / "meta.json")
-    for name in ("leads", "interactions"):
+    for name in [] if split_done.exists() else ["leads", "interactions"]:
         reader = pq.ParquetFile(src / f"{name}.parquet")
         writers = [pq.ParquetWriter(r / "home" / "sandbox" / f"{name}.parquet", reader.schema_arrow) for r in roots]
         for group in range(reader.num_row_groups):
@@ -170,6 +172,7 @@ def sharded_load(work: Path, leads: int, env: dict[str, str]) -> dict[str, Any]:
                 w.write_table(table.filter(pa.array(shard == i)))
         for w in writers:
             w.close()
+    split_done.touch()
     steps = {}
     for i, root in enumerate(roots):
         for name in ("bulk_load", "direct_week"):
@@ -218,14 +221,12 @@ def step_scoring(work: Path) -> dict[str, Any]:
     """The weekly scoring step as ``tasks.inference.score_week`` runs it, over ALL open leads, timed by phase."""
     import pandas as pd
 
-    from leadscore.data.events import stored_interactions
-    from leadscore.data.features import features_as_of
-    from leadscore.data.lead_reader import read_leads
     from leadscore.data.store import ExtractStore
     from leadscore.model.registry import load_champion
     from leadscore.scoring.files import write_score_files
     from leadscore.scoring.score import score_leads
     from leadscore.scoring.select import select_leads
+    from leadscore.tasks.inference import week_inputs
 
     settings = _settings(work)
     week = _intervals(work)[1]
@@ -241,14 +242,19 @@ def step_scoring(work: Path) -> dict[str, Any]:
 
     model_home = work / "model_home.txt"
     model_settings = settings.replace(home=Path(model_home.read_text())) if model_home.exists() else settings
-    champion = load_champion(model_settings)
-    lap("load_champion")
     store = ExtractStore(settings.extracts_dir)
     as_of = pd.Timestamp(week.end)
-    leads = read_leads(store, as_of)  # as the task reads them
-    lap("read_leads")
-    features = features_as_of(leads, stored_interactions(store, as_of), as_of)
-    lap("features_as_of")
+    champion_s: dict[str, float] = {}
+
+    def load() -> Any:  # in the task's background thread (with its imports, as the task); timed on its own
+        t0, c0 = time.perf_counter(), time.thread_time()
+
+        out = load_champion(model_settings)
+        champion_s.update(wall=round(time.perf_counter() - t0, 2), thread_cpu=round(time.thread_time() - c0, 2))
+        return out
+
+    # as the task reads: every lead originated within 100 years, so ALL open leads get features
+    champion, leads, features = week_inputs(store, as_of, 100 * 365, load, lap)
     # "all open leads": a lookback covering the whole history; the weekly default (lookback_days) is counted too
     selected = select_leads(features, leads, as_of, 100 * 365)
     lap("select_leads")
@@ -267,6 +273,7 @@ def step_scoring(work: Path) -> dict[str, Any]:
         "model_kind": getattr(champion.model, "kind", None),
         "phases_s": phases,
         "phases_cpu_s": cpu,
+        "champion_load_in_thread_s": champion_s,
     }
 
 
@@ -395,6 +402,7 @@ def bench_size(
     http_max: int = HTTP_FULL_EXTRACT_MAX_LEADS,
     reuse_data: bool = False,
     sharded: bool = False,
+    model_home: Path | None = None,
 ) -> dict[str, Any]:
     """Run every step at one size; returns the step measurements and the server's memory.
 
@@ -426,7 +434,7 @@ def bench_size(
         steps[name] = {"skipped": reason} if reason else _step(name, work, leads, env, name in profile)
 
     def serve(what: str) -> SandboxServer:
-        server = SandboxServer(data_dir, work / "logs" / f"server_{what}.log")
+        server = SandboxServer(data_dir, work / "logs" / f"server_{what}.log", sftp_only=what == "delivery")
         steps["server"][f"start_s_{what}"] = server.start_seconds
         return server
 
@@ -434,11 +442,18 @@ def bench_size(
         peak = server.peak_rss_mb() or 0.0
         steps["server"]["peak_rss_mib"] = max(steps["server"].get("peak_rss_mib", 0.0), peak)
 
+    def run_served(name: str) -> None:
+        """Run ``name`` with the sandbox server up (not started when the step is reused from its log)."""
+        if reuse_data and name in DATA_STEPS and _logged_step(work, name) is not None:
+            run(name)
+            return
+        with serve(name) as server:
+            run(name, {**base_env, **server.connections})
+            server_peak(server)
+
     run("generate")
     if leads <= http_max:
-        with serve("extract_full") as server:
-            run("extract_full", {**base_env, **server.connections})
-            server_peak(server)
+        run_served("extract_full")
     else:
         steps["extract_full"] = {
             "skipped": (
@@ -455,28 +470,28 @@ def bench_size(
         else:
             run("bulk_load")
     if "skipped" not in steps.get("extract_week", {}):
-        with serve("extract_week") as server:
-            run("extract_week", {**base_env, **server.connections})
-            server_peak(server)
+        run_served("extract_week")
     if leads <= train_max:
         run("training_set")
         run("training")
     else:
         for name in ("training_set", "training"):
             steps[name] = {"skipped": f"not run above {train_max:,} leads (time budget); see growth and extrapolation"}
-        model_home = max((n for n in done if n <= train_max), default=None)
-        if model_home is None:
-            raise BenchError(f"no smaller size with a trained champion for scoring {leads:,} leads")
-        (work / "model_home.txt").write_text(str(work_root / f"leads_{model_home}" / "home"))
-        steps["scoring_model_from"] = model_home
+        if model_home is not None:
+            (work / "model_home.txt").write_text(str(model_home))
+            steps["scoring_model_from"] = str(model_home)
+        else:
+            trained = max((n for n in done if n <= train_max), default=None)
+            if trained is None:
+                raise BenchError(f"no smaller size with a trained champion for scoring {leads:,} leads")
+            (work / "model_home.txt").write_text(str(work_root / f"leads_{trained}" / "home"))
+            steps["scoring_model_from"] = trained
     # a re-run of the weekly steps starts from no delivered week: otherwise the ledger would skip every file
     for leftover in ("scores", "ledger", "sandbox/sftp_root/incoming"):
         shutil.rmtree(work / "home" / leftover, ignore_errors=True)
     run("scoring")
     if "wall_s" in steps["scoring"]:
-        with serve("delivery") as server:
-            run("delivery", {**base_env, **server.connections})
-            server_peak(server)
+        run_served("delivery")
     if "wall_s" in steps["scoring"] and "wall_s" in steps["delivery"]:
         steps["weekly_scoring_plus_delivery"] = {
             "wall_s": round(steps["scoring"]["wall_s"] + steps["delivery"]["wall_s"], 2),
@@ -637,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--http-max", type=int, default=HTTP_FULL_EXTRACT_MAX_LEADS, help="largest HTTP full extract")
     p.add_argument("--train-max", type=int, default=300_000, help="largest size at which training is run")
     p.add_argument("--sharded", action="store_true", help="above --http-max load the store in person shards")
+    p.add_argument("--model-home", type=Path, help="LEADSCORE_HOME whose champion scores the sizes above --train-max")
     a = p.parse_args(argv)
     results: dict[int, dict[str, Any]] = {}
     sizes = sorted(a.leads)
@@ -648,7 +664,9 @@ def main(argv: list[str] | None = None) -> int:
             if n == max(m for m in sizes if s not in ("training_set", "training") or m <= a.train_max)
         }
         reused = reuse_size(a.work / f"leads_{n}") if a.reuse else None
-        results[n] = reused or bench_size(n, a.work, profile, results, a.train_max, a.http_max, a.reuse_data)
+        results[n] = reused or bench_size(
+            n, a.work, profile, results, a.train_max, a.http_max, a.reuse_data, a.sharded, a.model_home
+        )
     summary = summarize(results)
     write_result(
         a.name,

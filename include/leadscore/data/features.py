@@ -217,6 +217,11 @@ class _EventIndex:
         self.keys = keys
         self.chan = (keys & ((1 << _CHANNEL_BITS) - 1)).astype(np.int8)
         self.n = len(keys)
+        # Key positions of each channel's events, ascending (a stable sort by channel): a count over key positions
+        # [lo, hi) is then two binary searches per channel instead of a pass over every event.
+        by_channel = np.argsort(self.chan, kind="stable").astype(np.int32)
+        bounds = np.searchsorted(self.chan[by_channel], np.arange((1 << _CHANNEL_BITS) + 1))
+        self.positions = [by_channel[bounds[c] : bounds[c + 1]] for c in range(1 << _CHANNEL_BITS)]
 
     @staticmethod
     def _channels(events: EventArrays) -> tuple[np.ndarray, np.ndarray]:
@@ -268,8 +273,11 @@ class _EventIndex:
 
     def count(self, channels: tuple[str, ...], upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
         """Events in ``channels`` between key positions ``lower`` and ``upper`` (float64)."""
-        c = self.prefix(channels)
-        return (c[upper] - c[lower]).astype(np.float64)
+        total = np.zeros(len(upper), dtype=np.int64)
+        for c in channels:
+            pos = self.positions[_CH[c]]
+            total += np.searchsorted(pos, upper) - np.searchsorted(pos, lower)
+        return total.astype(np.float64)
 
     def prefix(self, channels: tuple[str, ...]) -> np.ndarray:
         """Prefix counts (length n+1) of events in ``channels`` in key order."""

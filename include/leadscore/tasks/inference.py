@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from leadscore.intervals import Interval
@@ -52,28 +54,19 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
     """
     import pandas as pd
 
-    from leadscore.data.events import stored_interactions
-    from leadscore.data.features import features_as_of
-    from leadscore.data.lead_reader import read_leads
     from leadscore.data.store import ExtractStore
-    from leadscore.model.registry import champion_for_week
     from leadscore.scoring.files import previous_manifest, read_scores, write_score_files
     from leadscore.scoring.safety import check_delivery_safety
     from leadscore.scoring.score import score_leads
     from leadscore.scoring.select import select_leads
     from leadscore.slate.delivery import ledger_for
 
-    # fails before any data is touched: never deliver from a model that failed to load
-    champion = champion_for_week(settings, interval.end)
     store = ExtractStore(settings.extracts_dir)
     as_of = pd.Timestamp(interval.end)
-    # What was known at the interval's end: a backfill of a week gives the scores that week had. Merged-away and
-    # deleted persons are left out by the store.
-    leads = read_leads(store, as_of)  # = store.read_all("leads", as_of=as_of), in one DuckDB query
-    # Only leads inside the lookback can be scored: build features for them alone (a third of the history at scale).
-    # Their interactions are read straight from the Parquet extracts as numbers (data.events), never as a frame.
-    recent = leads[leads["origin_date"] >= as_of - pd.Timedelta(days=settings.lookback_days)].reset_index(drop=True)
-    features = features_as_of(recent, stored_interactions(store, as_of), as_of)
+    # A model that fails to load stops the run before anything is written (never deliver from it).
+    champion, leads, features = week_inputs(
+        store, as_of, settings.lookback_days, lambda: _week_champion(settings, interval.end)
+    )
     selected = select_leads(features, leads, as_of, settings.lookback_days)
     scores = score_leads(champion.model, selected, champion.version, interval.end_date, settings)
     # The week's delivery lock: a delivery of this week running elsewhere finishes before its files are replaced.
@@ -106,6 +99,56 @@ def score_week(settings: Settings, interval: Interval) -> dict[str, Any]:
         "scored %d leads as of %s with %s: %s", len(scores), summary["scored_on"], champion.version, summary["tiers"]
     )
     return summary
+
+
+def _week_champion(settings: Settings, week_end: Any) -> Any:
+    """``model.registry.champion_for_week``, imported here: scikit-learn, lifelines and MLflow then load in the
+    champion's thread (seconds of one core) while the extracts are read."""
+    from leadscore.model.registry import champion_for_week
+
+    return champion_for_week(settings, week_end)
+
+
+def week_inputs(
+    store: Any,
+    as_of: Any,
+    lookback_days: int,
+    load_champion: Callable[[], Any],
+    lap: Callable[[str], None] | None = None,
+) -> tuple[Any, Any, Any]:
+    """The week's champion, the leads known at ``as_of`` and the features of the open leads inside the lookback.
+
+    The champion loads in a background thread while the extracts are read (its imports and MLflow look-ups take
+    seconds of one core while DuckDB reads on both); it is waited for before returning, and its error (e.g.
+    NoChampionError) is raised then, after the reads and before anything is written.
+
+    Args:
+        store: the ExtractStore. as_of: the week's end. lookback_days: only leads that originated within it get
+            features. load_champion: loads the model (``champion_for_week``). lap: called with a phase name after
+            each phase (the benchmark's timer).
+    Returns:
+        (champion, leads as ``read_all(LEADS, as_of)`` gives them, features of the recent open leads).
+    """
+    import pandas as pd
+
+    from leadscore.data.events import stored_interactions
+    from leadscore.data.features import features_as_of
+    from leadscore.data.lead_reader import read_leads
+
+    lap = lap or (lambda name: None)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="champion") as pool:
+        pending = pool.submit(load_champion)
+        # What was known at the week's end: a backfill gives the scores that week had; merged-away and deleted
+        # persons are left out. Only leads inside the lookback can be scored: features for them alone. Their
+        # interactions are read from the Parquet extracts as numbers (data.events), never as a frame.
+        leads = read_leads(store, as_of)
+        lap("read_leads")
+        recent = leads[leads["origin_date"] >= as_of - pd.Timedelta(days=lookback_days)].reset_index(drop=True)
+        features = features_as_of(recent, stored_interactions(store, as_of), as_of)
+        lap("features_as_of")
+        champion = pending.result()
+        lap("load_champion_wait")
+    return champion, leads, features
 
 
 def features_path(settings: Settings, interval: Interval):
