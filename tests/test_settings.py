@@ -38,6 +38,7 @@ def test_environment_overrides_are_typed():
         ("LEADSCORE_HORIZON_DAYS", "0", "must be positive"),
         ("LEADSCORE_TIER_CUTS", "0.5,0.2,0.1", "three increasing shares"),
         ("LEADSCORE_QUARANTINE_MAX_SHARE", "1.5", "in [0, 1]"),
+        ("LEADSCORE_TRAINING_MAX_LEADS", "500", "at least LEADSCORE_MIN_TRAINING_LEADS (1000)"),
         ("LEADSCORE_SLATE_TIMEZONE", "Eastern", "not an IANA time zone name"),
         ("LEADSCORE_SLATE_TIMEZONE", "America/New York", "e.g. America/New_York"),
         ("LEADSCORE_SANDBOX_TIMEZONE", "America", "LEADSCORE_SANDBOX_TIMEZONE='America'"),

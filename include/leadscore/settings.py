@@ -75,6 +75,13 @@ class Settings:
         default=3 * 365,
         metadata={"doc": "Train on leads whose first origin falls in this many days before the training date"},
     )
+    training_max_leads: int = field(
+        default=200_000,
+        metadata={
+            "doc": "Train on a seeded uniform random sample of this many leads when the training window holds more "
+            "(sampled by lead, so every landmark row of a sampled lead is kept; 0: no cap)"
+        },
+    )
     tier_cuts: tuple[float, ...] = field(
         default=(0.05, 0.20, 0.50), metadata={"doc": "Cumulative top shares of tiers A, B, C (the rest is D)"}
     )
@@ -316,6 +323,11 @@ def _check(s: Settings) -> None:
         or not 0 < s.tier_cuts[0] < s.tier_cuts[-1] < 1
     ):
         raise SettingsError(f"LEADSCORE_TIER_CUTS must be three increasing shares in (0, 1), got {s.tier_cuts}")
+    if s.training_max_leads < 0 or 0 < s.training_max_leads < s.min_training_leads:
+        raise SettingsError(
+            f"LEADSCORE_TRAINING_MAX_LEADS must be 0 (no cap) or at least LEADSCORE_MIN_TRAINING_LEADS "
+            f"({s.min_training_leads}), got {s.training_max_leads}"
+        )
     if min(s.min_training_leads, s.min_training_applications, s.min_history_months) < 0:
         raise SettingsError("LEADSCORE_MIN_TRAINING_LEADS, _APPLICATIONS and LEADSCORE_MIN_HISTORY_MONTHS must be >= 0")
     lo_hi = s.gate_calibration_slope

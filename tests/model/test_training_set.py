@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from leadscore.data.tables import FEATURE_COLUMNS
-from leadscore.model.training_set import TrainingSetError, build_landmarks, time_split
+from leadscore.model.training_set import TrainingSetError, build_landmarks, sample_leads, time_split
 from tests.data.test_features import make_interactions, make_leads
 
 AS_OF = pd.Timestamp("2024-06-01")
@@ -206,3 +206,33 @@ def test_attach_truth_uses_each_rows_own_date():
     ]
     assert out["true_p"].to_numpy() == pytest.approx(expected, rel=1e-12)
     assert out["x"].tolist() == [1, 2, 3, 4] and "true_p" not in rows
+
+
+def test_lead_cap_samples_whole_leads_deterministically_and_counts_them():
+    leads, inter = _world(n=200)
+    leads = pd.concat(
+        [leads, make_leads([{"person_guid": "test", "origin_date": AS_OF - 5 * DAY, "is_test": True}])],
+        ignore_index=True,
+    )
+    full = build_landmarks(leads, inter, AS_OF, horizon_days=H)
+    sampled, info = sample_leads(leads, AS_OF, 3 * 365, 50)
+    assert info == {"eligible_leads": 200, "max_leads": 50, "used_leads": 50, "sampled": True, "seed": info["seed"]}
+    assert len(sampled) == 50 and sampled["person_guid"].is_unique and "test" not in set(sampled["person_guid"])
+    # By lead, not by row, and independent of the leads' row order: a shuffled table draws the same leads.
+    again, _ = sample_leads(leads.sample(frac=1.0, random_state=1), AS_OF, 3 * 365, 50)
+    assert set(again["person_guid"]) == set(sampled["person_guid"])
+    other, _ = sample_leads(leads, AS_OF, 3 * 365, 50, seed=7)
+    assert set(other["person_guid"]) != set(sampled["person_guid"])
+    rows = build_landmarks(sampled, inter, AS_OF, horizon_days=H)
+    expected = full[full["person_guid"].isin(sampled["person_guid"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows, expected)  # every landmark row of a sampled lead, with the same features
+
+
+def test_lead_cap_changes_nothing_at_or_below_it():
+    leads, _ = _world(n=80)
+    for cap in (0, 80, 1000):
+        same, info = sample_leads(leads, AS_OF, 3 * 365, cap)
+        assert same is leads
+        assert info["sampled"] is False and info["used_leads"] == info["eligible_leads"] == 80
+    with pytest.raises(TrainingSetError, match="max_leads"):
+        sample_leads(leads, AS_OF, 3 * 365, -1)

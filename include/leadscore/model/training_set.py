@@ -21,6 +21,7 @@ _US_PER_DAY = 86_400 * 1_000_000
 DEFAULT_HOLDOUT_DAYS = 120
 DEFAULT_HOLDOUT_SHARE = 0.25
 FULL_OUTCOMES = ("duration", "event", "label")
+SAMPLE_SEED = 20261202  # the lead sample's seed (sample_leads): fixed, so re-running a training draws the same leads
 
 
 class TrainingSetError(ValueError):
@@ -85,6 +86,48 @@ def _outcomes(t_us: np.ndarray, app_us: np.ndarray, has_app: np.ndarray, censor_
     return {"duration": duration, "event": event, "label": label, "observed_h": observed}
 
 
+def _in_window(leads: pd.DataFrame, as_of: pd.Timestamp, window_days: int) -> np.ndarray:
+    """Non-test leads whose first origin falls in ``[as_of - window_days, as_of)``: the leads training may use."""
+    origin = leads["origin_date"]
+    in_window = (origin >= as_of - pd.Timedelta(days=window_days)) & (origin < as_of)
+    return in_window.to_numpy(dtype=bool, na_value=False) & ~leads["is_test"].to_numpy(dtype=bool)
+
+
+def sample_leads(
+    leads: pd.DataFrame, as_of: pd.Timestamp, window_days: int, max_leads: int, seed: int = SAMPLE_SEED
+) -> tuple[pd.DataFrame, dict]:
+    """Cap the leads training uses: above ``max_leads`` eligible leads, keep a uniform random sample of them.
+
+    Eligible leads are those ``build_landmarks`` would use (non-test, first origin in the training window). The sample
+    is drawn by lead, not by landmark row, so a sampled lead keeps all its rows and no weights are needed: every lead
+    has the same chance to be kept, and the estimates stay unbiased for the population of leads. The draw keeps the
+    ``max_leads`` leads of smallest seeded hash of ``person_guid``: the same leads table and seed give the same sample
+    in any row order, and a later training (more leads) keeps most of the earlier sample.
+
+    Args:
+        leads: the cleaned leads table. as_of, window_days: as ``build_landmarks``. max_leads: the cap (0: no cap).
+        seed: the draw's seed.
+    Returns:
+        (leads, info). At or below the cap ``leads`` is returned as given; above it, only the sampled leads.
+        ``info``: eligible_leads, max_leads, used_leads, sampled (bool), seed.
+    Raises:
+        TrainingSetError: a negative cap.
+    """
+    if max_leads < 0:
+        raise TrainingSetError(f"max_leads must be >= 0 (0: no cap), got {max_leads}")
+    eligible = _in_window(leads, _timestamp(as_of, "as_of"), window_days)
+    n = int(eligible.sum())
+    info = {"eligible_leads": n, "max_leads": int(max_leads), "used_leads": n, "sampled": False, "seed": int(seed)}
+    if max_leads == 0 or n <= max_leads:
+        return leads, info
+    candidates = leads.loc[eligible]
+    key = f"{seed:016d}"[-16:]  # pandas' hash key is 16 characters
+    hashes = pd.util.hash_pandas_object(candidates["person_guid"].astype("str"), index=False, hash_key=key)
+    keep = np.argpartition(hashes.to_numpy(), max_leads - 1)[:max_leads]
+    info.update(used_leads=int(max_leads), sampled=True)
+    return candidates.iloc[np.sort(keep)], info
+
+
 def build_landmarks(
     leads: pd.DataFrame,
     interactions: pd.DataFrame,
@@ -123,10 +166,7 @@ def build_landmarks(
         raise TrainingSetError(f"horizon_days and window_days must be positive, got {horizon_days}, {window_days}")
     days = tuple(sorted(days))
 
-    origin = leads["origin_date"]
-    in_window = (origin >= as_of - pd.Timedelta(days=window_days)) & (origin < as_of)
-    in_window = in_window.to_numpy(dtype=bool, na_value=False) & ~leads["is_test"].to_numpy(dtype=bool)
-    cohort = leads.loc[in_window]
+    cohort = leads.loc[_in_window(leads, as_of, window_days)]
     origin_us = _us(cohort["origin_date"])
     has_app = cohort["application_created"].notna().to_numpy()
     app_us = _us(cohort["application_created"])

@@ -38,8 +38,12 @@ def extract_available(settings: Settings) -> bool:
 def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str, Any]:
     """Build point-in-time landmark rows from every stored extract and split them in time.
 
+    Above ``settings.training_max_leads`` leads in the training window, the rows are built for a seeded uniform
+    random sample of that many leads (``model.training_set.sample_leads``); the summary's ``sample.*`` counts say so
+    (they reach the MLflow run's params as ``data.sample.*``, the model card and the training summary).
+
     Args:
-        settings: landmark days, training window, horizon, folders.
+        settings: landmark days, training window, lead cap, horizon, folders.
         as_of: ISO date to train as of; default and upper bound: the latest extract's end (no label from the future).
     Returns:
         A summary with the Parquet path of the rows (and their split) and the counts.
@@ -50,7 +54,7 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
 
     from leadscore.data.events import stored_interactions
     from leadscore.data.store import ExtractStore
-    from leadscore.model.training_set import build_landmarks, time_split
+    from leadscore.model.training_set import build_landmarks, sample_leads, time_split
     from leadscore.tasks.ceiling import attach_truth, sandbox_truth
 
     store = ExtractStore(settings.extracts_dir)
@@ -60,6 +64,15 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
     cutoff = min(pd.Timestamp(as_of), pd.Timestamp(latest)) if as_of else pd.Timestamp(latest)
     # Only what was known at the cutoff: a re-run of a past training sees the rows that training saw.
     leads = store.read_all("leads", as_of=cutoff)
+    leads, sample = sample_leads(leads, cutoff, settings.training_window_days, settings.training_max_leads)
+    if sample["sampled"]:
+        log.warning(
+            "training on a random sample of %s of the %s leads in the training window (LEADSCORE_TRAINING_MAX_LEADS, "
+            "seed %s)",
+            f"{sample['used_leads']:,}",
+            f"{sample['eligible_leads']:,}",
+            sample["seed"],
+        )
     interactions = stored_interactions(store, cutoff)  # read from the Parquet extracts by features_at (data.events)
     rows = build_landmarks(
         leads, interactions, cutoff, settings.landmark_days, settings.training_window_days, settings.horizon_days
@@ -89,6 +102,7 @@ def build_training_set(settings: Settings, as_of: str | None = None) -> dict[str
         "events": int(out["event"].sum()),
         "has_truth": bool(has_truth),
         "extract_intervals": len(store.intervals("leads")),
+        **{f"sample.{k}": v for k, v in sample.items()},
         **{f"info.{k}": v for k, v in (ts.info or {}).items() if isinstance(v, int | float | str)},
     }
     atomic_write_bytes(folder / "training_set.json", json.dumps(summary, indent=2, default=str).encode())
@@ -147,6 +161,7 @@ def train_and_register(settings: Settings, built: dict[str, Any]) -> dict[str, A
         "previous_champion": decision.champion_version,
         "holdout": holdout,
         "counts": result.counts,
+        "sample": {k.split(".", 1)[1]: v for k, v in built.items() if k.startswith("sample.")},
         "skipped": result.skipped,
         "refit": {k: v for k, v in result.refit.items() if k != "params"},
         "fit_seconds": result.fit_seconds,
