@@ -186,8 +186,14 @@ def scale_plot(r: dict[str, Any], path: Path, feats: dict[str, Any] | None = Non
 README_START, README_END = "<!-- scale-table:start (bench/report.py --readme) -->", "<!-- scale-table:end -->"
 
 
-def write_readme_scale(r: dict[str, Any], readme: Path, feats: dict[str, Any] | None = None) -> None:
-    """Replace the README's scale table (between the markers) by the one rendered from ``r``.
+# The 1M runs on a quiet machine (scoring profiled, then not), beside the size curve measured under load.
+SCALE_RUNS = ("scale_1m", "scale_1m_unprofiled")
+
+
+def write_readme_scale(
+    r: dict[str, Any], readme: Path, feats: dict[str, Any] | None = None, extra: list[dict[str, Any]] | None = None
+) -> None:
+    """Replace the README's scale table (between the markers) by the one rendered from ``r`` (then ``extra``'s).
 
     Raises:
         ValueError: the README lacks the markers.
@@ -197,7 +203,10 @@ def write_readme_scale(r: dict[str, Any], readme: Path, feats: dict[str, Any] | 
         raise ValueError(f"{readme} lacks the markers {README_START!r} ... {README_END!r} around the scale table")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    block = "\n".join(scale_table(r) + (["", *features_table(feats)] if feats else []))
+    lines = scale_table(r)
+    for e in extra or []:
+        lines += ["", *scale_table(e)]
+    block = "\n".join(lines + (["", *features_table(feats)] if feats else []))
     readme.write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}")
 
 
@@ -278,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     if scale:
         print(f"scale curves: {scale_plot(scale, RESULTS_DIR / 'scale_curves.png', feats).relative_to(ROOT)}")
         if a.readme:
-            write_readme_scale(scale, ROOT / "README.md", feats)
+            extra = [e for e in (_load(name) for name in SCALE_RUNS) if e]
+            write_readme_scale(scale, ROOT / "README.md", feats, extra)
     out: list[str] = ["## Benchmarks", ""]
     feats = _load("features_scale")
     if feats:
