@@ -47,9 +47,17 @@ import numpy as np
 import pandas as pd
 
 from bench.common import load_average, write_result
+from bench.observable_ceiling import observable_posterior, z_r_squared
 
 MODELS = ("cox", "logistic", "hgb", "lgbm", "ceiling")
-EXTRA = ("ceiling_without_z", "hgb_oracle_z", "naive_as_deployed", "naive_leaky_eval", "naive_conditional")
+EXTRA = (
+    "ceiling_observable",
+    "ceiling_without_z",
+    "hgb_oracle_z",
+    "naive_as_deployed",
+    "naive_leaky_eval",
+    "naive_conditional",
+)
 SEGMENTS = ("all", "0-7", "8-30", "31-90", "91+")
 COUNT_BINS = (-0.5, 0.5, 2.5, 5.5, 10.5, np.inf)  # 0, 1-2, 3-5, 6-10, 11+
 RATE_BINS = (-0.01, 1e-9, 0.1, 0.25, 0.5, np.inf)
@@ -247,19 +255,22 @@ def run_seed(leads: int, seed: int, anticipation: float = 0.6, extras: bool = Tr
         ts = time_split(rows, end, h)
         # The holdout metrics are the training-block fits'; the refit that serves changes none of them.
         result = train_and_evaluate(ts, settings, out_dir=Path(tmp) / "plots", refit=False)
-        evaluation = result.evaluation
+        hold = ts.rows[ts.holdout_mask]
+        hold = hold[hold["label"].notna()]
+        y, age = hold["label"].to_numpy(dtype=float), hold["days_as_lead"].to_numpy(dtype=float)
+        p_observable, z_mean = observable_posterior(hold, truth, h)
+        scores = {"ceiling_observable": p_observable}
         if extras:
-            hold = ts.rows[ts.holdout_mask]
-            hold = hold[hold["label"].notna()]
-            y, age = hold["label"].to_numpy(dtype=float), hold["days_as_lead"].to_numpy(dtype=float)
-            scores = {
-                "ceiling_without_z": ceiling_without_z(hold, truth, h),
-                "hgb_oracle_z": hgb_with_z(result, ts, truth),
-            }
+            scores["ceiling_without_z"] = ceiling_without_z(hold, truth, h)
+            scores["hgb_oracle_z"] = hgb_with_z(result, ts, truth)
             scores.update(naive_baseline(ts, lead_t, inter_t, end))
-            evaluation = pd.concat(
-                [evaluation, pd.concat({k: evaluate_scores(y, p, age) for k, p in scores.items()}, names=["model"])]
-            )
+        evaluation = pd.concat(
+            [
+                result.evaluation,
+                pd.concat({k: evaluate_scores(y, p, age) for k, p in scores.items()}, names=["model"]),
+            ]
+        )
+        z_r2 = z_r_squared(hold, truth, z_mean)
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     for (model, segment), row in evaluation.iterrows():
         metrics.setdefault(str(model), {})[str(segment)] = {
@@ -277,6 +288,7 @@ def run_seed(leads: int, seed: int, anticipation: float = 0.6, extras: bool = Tr
         "params": result.params,
         "metrics": metrics,
         "ratios": ratios(metrics),
+        "z_r_squared_observable": round(z_r2, 4),
         "seconds": round(time.perf_counter() - started, 1),
         "load_average": load_average(),
     }
@@ -333,6 +345,9 @@ def gap_split(median: dict[str, Any], chosen: str) -> dict[str, Any]:
         "share_of_hgb_gap_closed_by_z": round((orc - hgb) / gap, 3) if gap > 0 else None,
         "ceiling_without_z_auc": median["ceiling_without_z"]["all"]["auc"],
         "ceiling_auc": ceil,
+        # the best observable forecast (bench/observable_ceiling.py): what no model on these features can beat
+        "observable_auc_ratio": median["ceiling_observable"]["all"]["auc_ratio"],
+        "observable_log_loss_ratio": median["ceiling_observable"]["all"]["log_loss_ratio"],
     }
 
 
@@ -360,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         r0 = run_seed(a.leads, a.seeds[0], anticipation=0.0, extras=False)
         anticipation_check = {
             "seed": a.seeds[0],
-            "anticipation_0": {m: r0["metrics"][m]["all"] for m in MODELS},
-            "ratios_anticipation_0": {m: r0["ratios"][m] for m in MODELS if m != "ceiling"},
+            "anticipation_0": {m: r0["metrics"][m]["all"] for m in (*MODELS, "ceiling_observable")},
+            "ratios_anticipation_0": {m: r0["ratios"][m] for m in (*MODELS, "ceiling_observable") if m != "ceiling"},
             "anticipation_0.6": {m: runs[0]["metrics"][m]["all"] for m in MODELS},
         }
     chosen = max(set(r["chosen"] for r in runs), key=[r["chosen"] for r in runs].count)
@@ -371,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(runs)} seed(s) x {a.leads:,} leads: {chosen} AUC {m_c['auc']:.3f} (ceiling "
         f"{median['ceiling']['all']['auc']:.3f}, ratio {m_c['auc_ratio']:.3f}), log loss ratio "
         f"{m_c['log_loss_ratio']:.3f}; naive baseline AUC {m_n['auc']:.3f} / log loss {m_n['log_loss']:.3f} vs "
-        f"{m_c['log_loss']:.3f}; load {load_average()[0]}"
+        f"{m_c['log_loss']:.3f}; best observable forecast ratios {gap['observable_auc_ratio']:.3f} / "
+        f"{gap['observable_log_loss_ratio']:.3f}; load {load_average()[0]}"
     )
     write_result(
         "quality",
