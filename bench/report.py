@@ -184,6 +184,8 @@ def scale_plot(r: dict[str, Any], path: Path, feats: dict[str, Any] | None = Non
 
 
 README_START, README_END = "<!-- scale-table:start (bench/report.py --readme) -->", "<!-- scale-table:end -->"
+QUALITY_START = "<!-- quality-table:start (bench/report.py --readme) -->"
+QUALITY_END = "<!-- quality-table:end -->"
 
 
 # The 1M runs on a quiet machine (scoring profiled, then not), beside the size curve measured under load.
@@ -198,16 +200,25 @@ def write_readme_scale(
     Raises:
         ValueError: the README lacks the markers.
     """
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme} lacks the markers {README_START!r} ... {README_END!r} around the scale table")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
     lines = scale_table(r)
     for e in extra or []:
         lines += ["", *scale_table(e)]
-    block = "\n".join(lines + (["", *features_table(feats)] if feats else []))
-    readme.write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}")
+    write_readme_block(readme, README_START, README_END, lines + (["", *features_table(feats)] if feats else []))
+
+
+def write_readme_block(readme: Path, start: str, end: str, lines: list[str]) -> None:
+    """Replace the README's text between the ``start`` and ``end`` markers by ``lines``.
+
+    Raises:
+        ValueError: the README lacks the markers.
+    """
+    text = readme.read_text()
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} lacks the markers {start!r} ... {end!r}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    block = "\n".join(lines)
+    readme.write_text(f"{head}{start}\n{block}\n{end}{tail}")
 
 
 def features_table(r: dict[str, Any]) -> list[str]:
@@ -234,8 +245,21 @@ def features_table(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+QUALITY_LABELS = {
+    "ceiling": "ceiling (true probability, knows z)",
+    "ceiling_observable": "best observable forecast (exact posterior of z from the features)",
+    "ceiling_without_z": "ceiling without z (source, college, age only)",
+    "hgb_oracle_z": "hgb + z (oracle feature)",
+    "naive_as_deployed": "original deployment's naive baseline",
+    "naive_leaky_eval": "same, evaluated on whole-history counts (its own leaky check)",
+    "naive_conditional": "same, scored as P(apply in 30 d \\| open)",
+}
+
+
 def quality_table(q: dict[str, Any]) -> list[str]:
+    """The quality table: per model and lead-age bucket, median AUC / log loss and ratios, beside the baseline."""
     med = q["median_over_seeds"]
+    chosen = q.get("gap", {}).get("chosen")
     # the committed 3-seed figures of the issue-14 baseline, commit 12c7a94 (bench/results/quality_before.json)
     before = (_load("quality_before") or {}).get("median_over_seeds", {})
     lines = [
@@ -259,7 +283,8 @@ def quality_table(q: dict[str, Any]) -> list[str]:
             cells.append(text)
         b = before.get(model, {}).get("all", {})
         cells.append(f"{b['auc_ratio']:.3f} / {b['log_loss_ratio']:.3f}" if "auc_ratio" in b else "-")
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        label = QUALITY_LABELS.get(model, f"{model} (champion)" if model == chosen else model)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -281,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="report.py", description=__doc__.split("\n")[0])
-    p.add_argument("--readme", action="store_true", help="rewrite the README's scale table from the scale result")
+    p.add_argument(
+        "--readme", action="store_true", help="rewrite the README's scale and quality tables from the results"
+    )
     a = p.parse_args(argv)
     scale, feats = _load("scale"), _load("features_scale")
     if scale:
@@ -293,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     feats = _load("features_scale")
     if feats:
         out += [*features_table(feats), "", f"Summary: {feats['summary']}", ""]
+    quality = _load("quality")
+    if a.readme and quality:
+        write_readme_block(ROOT / "README.md", QUALITY_START, QUALITY_END, quality_table(quality))
     for name, render in (("quality", quality_table), ("scale", scale_table), ("parse_time", parse_table)):
         r = _load(name)
         if r:
