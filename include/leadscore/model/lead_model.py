@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,9 +16,13 @@ from leadscore.model.cox import CoxModel
 from leadscore.model.fit_errors import InvalidProbabilityError, check_probabilities
 from leadscore.model.preprocess import ModelSignatureError, check_feature_frame
 
+if TYPE_CHECKING:  # the ensemble module imports this one
+    from leadscore.model.ensemble import EnsembleModel
+
 __all__ = ["KINDS", "InvalidProbabilityError", "LeadModel", "ModelSignatureError"]
 
 KINDS = ("cox", "logistic", "hgb", "lgbm")
+SERVED_KINDS = (*KINDS, "ensemble")  # the ensemble (model.ensemble) holds fitted LeadModels of the kinds above
 REFERENCE_SAMPLE = 10_000
 
 
@@ -27,11 +31,11 @@ class LeadModel:
     """A fitted lead-propensity model (picklable).
 
     Attributes:
-        kind: "cox" | "logistic" | "hgb" | "lgbm".
+        kind: "cox" | "logistic" | "hgb" | "lgbm" | "ensemble".
         horizon_days: H of the probability it predicts.
         feature_columns: the input columns, ``list(FEATURE_COLUMNS)``.
         reference_scores: sorted sample (at most 10,000) of training-block probabilities, for percentiles.
-        impl: the fitted candidate (CoxModel, LogisticModel, HGBModel or LGBMModel).
+        impl: the fitted candidate (CoxModel, LogisticModel, HGBModel, LGBMModel, or model.ensemble.EnsembleModel).
         calibrator: the recalibration fitted on the holdout block, or None (the candidate's own probabilities).
         trained_on: the window and counts of the rows the model was fitted on (``train.refit_chosen`` fills it).
     """
@@ -40,7 +44,7 @@ class LeadModel:
     horizon_days: int
     feature_columns: list[str]
     reference_scores: np.ndarray
-    impl: CoxModel | LogisticModel | HGBModel | LGBMModel
+    impl: CoxModel | LogisticModel | HGBModel | LGBMModel | EnsembleModel
     calibrator: Calibrator | None = None
     trained_on: dict[str, Any] = field(default_factory=dict)
 
@@ -48,7 +52,7 @@ class LeadModel:
     def wrap(
         cls,
         kind: str,
-        impl: CoxModel | LogisticModel | HGBModel | LGBMModel,
+        impl: CoxModel | LogisticModel | HGBModel | LGBMModel | EnsembleModel,
         horizon_days: int,
         training_features: pd.DataFrame,
         seed: int = 0,
@@ -58,8 +62,8 @@ class LeadModel:
         Raises:
             ValueError: unknown kind.
         """
-        if kind not in KINDS:
-            raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
+        if kind not in SERVED_KINDS:
+            raise ValueError(f"unknown model kind {kind!r}; expected one of {SERVED_KINDS}")
         rows = training_features
         if len(rows) > REFERENCE_SAMPLE:
             idx = np.random.default_rng(seed).choice(len(rows), REFERENCE_SAMPLE, replace=False)
