@@ -86,12 +86,12 @@ def test_when_no_candidate_can_be_fitted_one_clear_error_names_what_the_data_lac
 
 
 def test_a_library_failure_of_one_candidate_is_a_skipped_reason(training_set, tmp_path, monkeypatch):
-    from leadscore.model import train
+    from leadscore.model import candidate_fit
 
     def broken_hgb(*args, **kwargs):
         raise np.linalg.LinAlgError("Singular matrix")
 
-    monkeypatch.setattr(train, "fit_hgb", broken_hgb)
+    monkeypatch.setattr(candidate_fit, "fit_hgb", broken_hgb)  # where fit_candidate looks it up
     result = train_and_evaluate(training_set, Settings(), out_dir=tmp_path)
     assert result.skipped == {"hgb": "fit on the training block: LinAlgError from numpy: Singular matrix"}
     assert set(result.candidates) == {"cox", "logistic", "lgbm"}
