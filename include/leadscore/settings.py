@@ -100,7 +100,11 @@ class Settings:
     )
     gate_min_auc: float = field(default=0.70, metadata={"doc": "Absolute holdout AUC floor for promotion"})
     survival_preference: float = field(
-        default=0.002, metadata={"doc": "Prefer the Cox model when its log loss is within this of the best candidate"}
+        default=0.005,
+        metadata={
+            "doc": "Prefer the Cox model when its holdout log loss is within this share of the best candidate's "
+            "(0.005: 0.5 %)"
+        },
     )
     min_training_leads: int = field(
         default=1_000,

@@ -68,5 +68,8 @@ def test_the_refit_refits_every_member_on_every_observed_label(trained, training
     assert pd.Timestamp(info["window_end"]) < label_end and info["members"] == list(MEMBERS)
     for kind, member in served.impl.members.items():
         assert member is not trained.candidates[kind]
-        assert member.trained_on["window_end"] == info["window_end"] and member.trained_on["params"] == trained.params[kind]
+        assert (
+            member.trained_on["window_end"] == info["window_end"]
+            and member.trained_on["params"] == trained.params[kind]
+        )
     assert served.trained_on == info

@@ -16,6 +16,7 @@ from leadscore.model.boosting import fit_lgbm
 from leadscore.model.challengers import C_GRID, fit_hgb, fit_logistic
 from leadscore.model.cox import DEFAULT_GRID, fit_cox
 from leadscore.model.data_check import TrainingSetLike
+from leadscore.model.ensemble import ENSEMBLE, ensemble_of
 from leadscore.model.fit_errors import describe_failure
 from leadscore.model.lead_model import LeadModel
 
@@ -68,6 +69,8 @@ def chosen_params(kind: str, impl: Any) -> dict[str, Any]:
         return {"max_iter": int(impl.clf.max_iter)}
     if kind == "lgbm":
         return {**impl.params, "rounds": int(impl.rounds)}
+    if kind == ENSEMBLE:
+        return {"members": {k: chosen_params(k, m.impl) for k, m in impl.members.items()}}
     raise ValueError(f"unknown candidate kind {kind!r}")
 
 
@@ -84,7 +87,8 @@ def try_candidate(kind: str, what: str, skipped: dict[str, str], action: Callabl
 
 def refit_chosen(ts: TrainingSetLike, chosen: LeadModel, params: dict[str, Any]) -> tuple[LeadModel, dict]:
     """Refit the chosen candidate, with its chosen hyper-parameters and calibrator, on every landmark row whose H-day
-    label is observed by ``as_of`` (landmark time before ``as_of - H``), outcomes censored at ``as_of``.
+    label is observed by ``as_of`` (landmark time before ``as_of - H``), outcomes censored at ``as_of``. The ensemble
+    is refitted member by member (``params["members"]``), then averaged again.
 
     Returns:
         (the served LeadModel, the refit's window and counts).
@@ -97,6 +101,11 @@ def refit_chosen(ts: TrainingSetLike, chosen: LeadModel, params: dict[str, Any])
         raise NoCandidateError("the training set lacks full_* outcome columns; rebuild it with time_split")
     label_end = pd.Timestamp(ts.as_of) - pd.Timedelta(days=h)
     refit_rows = rows[(rows["as_of"] < label_end).to_numpy(dtype=bool)]
+    if chosen.kind == ENSEMBLE:
+        members = {k: refit_chosen(ts, m, params["members"][k])[0] for k, m in chosen.impl.members.items()}
+        served = ensemble_of(members, h, refit_rows[list(FEATURE_COLUMNS)])
+        served.trained_on = {**next(iter(members.values())).trained_on, "params": params, "members": list(members)}
+        return served, served.trained_on
     skipped: dict[str, str] = {}
 
     def build() -> LeadModel:

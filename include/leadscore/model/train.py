@@ -40,6 +40,7 @@ from leadscore.model.data_check import (
     TrainingSetLike,
     check_training_data,
 )
+from leadscore.model.ensemble import ENSEMBLE, MIN_MEMBERS, ensemble_of
 from leadscore.model.evaluate import calibration_curve, evaluate_scores
 from leadscore.model.interpret import effect_sentences, hazard_ratios
 from leadscore.model.lead_model import LeadModel
@@ -71,9 +72,10 @@ CEILING = "true_p"
 
 
 def choose_champion(overall: dict[str, dict[str, float]], survival_preference: float) -> str:
-    """Best holdout log loss wins; the Cox model wins when within ``survival_preference`` of the best."""
+    """Best holdout log loss wins; the Cox model wins when its log loss is within ``survival_preference`` (a share,
+    0.005 = 0.5 %) of the best one's."""
     best = min(overall, key=lambda k: overall[k]["log_loss"])
-    if "cox" in overall and overall["cox"]["log_loss"] <= overall[best]["log_loss"] + survival_preference:
+    if "cox" in overall and overall["cox"]["log_loss"] <= overall[best]["log_loss"] * (1 + survival_preference):
         return "cox"
     return best
 
@@ -135,6 +137,13 @@ def train_and_evaluate(
         candidates[kind], scores[kind] = model, rec.p
         recalibration[kind] = {"method": rec.method, **{f"log_loss_{k}": v for k, v in rec.log_loss.items()}}
     log.info("fit seconds: %s; skipped: %s", seconds, skipped or "none")
+    if len(candidates) >= MIN_MEMBERS:
+        # The plain mean of the fitted candidates (model.ensemble): nothing fitted, judged on the holdout like them.
+        ensemble = _try(ENSEMBLE, "mean of the candidates", skipped, lambda: ensemble_of(candidates, h, xt))
+        if ensemble is not None:
+            candidates[ENSEMBLE] = ensemble
+            scores[ENSEMBLE] = np.mean([scores[k] for k in ensemble.impl.members], axis=0)
+            recalibration[ENSEMBLE] = {"method": None}
     if not candidates:
         info = ts.info.get("train", {}) if isinstance(ts.info, dict) else {}
         raise NoCandidateError(
