@@ -73,3 +73,11 @@ def test_the_refit_refits_every_member_on_every_observed_label(trained, training
             and member.trained_on["params"] == trained.params[kind]
         )
     assert served.trained_on == info
+
+
+def test_mlflow_params_name_the_members_once(trained):
+    from leadscore.model.run_logging import run_params
+
+    params = run_params(trained)
+    assert params["ensemble.members"] == "cox,logistic,hgb,lgbm" and params["ensemble.recalibration"] == "none"
+    assert "lgbm.num_leaves" in params and "ensemble" in params["candidates_fitted"].split(",")

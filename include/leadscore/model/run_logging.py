@@ -54,7 +54,8 @@ def run_params(result: TrainingResult) -> dict[str, Any]:
     and the served refit's training window."""
     out: dict[str, Any] = {}
     for kind, chosen in result.params.items():
-        out.update({f"{kind}.{k}": v for k, v in chosen.items()})
+        # the ensemble's members' parameters are logged under their own kinds already
+        out.update({f"{kind}.{k}": ",".join(v) if k == "members" else v for k, v in chosen.items()})
     for kind, rec in result.recalibration.items():
         out[f"{kind}.recalibration"] = rec.get("method") or "none"
     out["candidates_fitted"] = ",".join(result.candidates)
